@@ -1,0 +1,216 @@
+"""One settings object, read from the environment and the project's `.env`.
+
+Every tunable of the pipeline is declared once in `FIELDS`: its environment
+variable, its type, its default and a one-line description. The README's
+configuration table and `.env.example` are checked against this list by the
+tests, so a setting cannot exist without being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from divpipe.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Sources that have their own rate limit and worker count.
+SOURCES = ("yahoo", "nasdaq", "nasdaqtrader", "cboe", "yieldmax", "nyse", "snowball")
+
+
+@dataclass(frozen=True)
+class Field:
+    env: str
+    kind: str  # "str", "path", "url", "int", "float", "bool"
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _source_fields() -> list[Field]:
+    # Yahoo publishes no limit; ~1-5 requests/s per IP is the usual advice.
+    # The scraped sites are small public pages: stay at a couple per second.
+    defaults = {
+        "yahoo": (4.0, 8),
+        "nasdaq": (2.0, 4),
+        "nasdaqtrader": (1.0, 2),
+        "cboe": (1.0, 2),
+        "yieldmax": (2.0, 4),
+        "nyse": (1.0, 1),
+        "snowball": (0.5, 2),
+    }
+    fields = []
+    for name in SOURCES:
+        rate, workers = defaults[name]
+        up = name.upper()
+        fields.append(Field(f"{up}_RATE_LIMIT", "float", rate,
+                            f"requests per second to {name}, shared by all threads of a process",
+                            minimum=0.01))
+        fields.append(Field(f"{up}_WORKERS", "int", workers,
+                            f"concurrent workers for {name}", minimum=1, maximum=256))
+    return fields
+
+
+FIELDS: list[Field] = [
+    Field("DATABASE_URL", "url", None,
+          "PostgreSQL server to use; unset means the embedded server under DIVPIPE_DATA_DIR/pg"),
+    Field("DIVPIPE_DATA_DIR", "path", "data",
+          "embedded database, yfinance caches and other state (relative paths are under the project)"),
+    Field("LOG_DIR", "path", "logs", "where task logs, run logs and run summaries go"),
+    Field("BACKUP_DIR", "path", "backups", "where scripts/backup_database.sh writes dumps"),
+    Field("DIVPIPE_SIMULATOR_URL", "url", None,
+          "send EVERY outbound request to this simulator base URL instead (tests, --simulate)"),
+    Field("HTTP_CONNECT_TIMEOUT", "float", 5.0, "seconds to wait for a TCP/TLS connection", minimum=0.1),
+    Field("HTTP_READ_TIMEOUT", "float", 20.0, "seconds to wait for response data", minimum=0.1),
+    Field("HTTP_RETRIES", "int", 4, "retries after the first attempt on 429, 5xx, timeouts and resets",
+          minimum=0, maximum=20),
+    Field("HTTP_BACKOFF", "float", 1.0, "base of the exponential retry backoff, in seconds", minimum=0.0),
+    Field("HTTP_MAX_BYTES", "int", 20_000_000, "largest response body accepted, in bytes", minimum=1024),
+    Field("RATE_LIMIT_BURST", "int", 2, "requests a host may receive at once above its steady rate",
+          minimum=1, maximum=1000),
+    *_source_fields(),
+    Field("HISTORY_YEARS", "int", 5, "years of history fetched for a symbol seen for the first time",
+          minimum=1, maximum=100),
+    Field("COMPANY_MAX_AGE_DAYS", "int", 30, "company data older than this is fetched again", minimum=0),
+    Field("EXCLUDE_AFTER_FAILURES", "int", 5, "consecutive failed nights before a symbol is excluded",
+          minimum=1),
+    Field("MAX_FAILURE_RATIO", "float", 0.2, "main update exits 1 when more symbols than this fail",
+          minimum=0.0, maximum=1.0),
+    Field("UPSERT_BATCH_ROWS", "int", 5000, "rows buffered before one bulk upsert", minimum=1),
+    Field("LOG_RETENTION_DAYS", "int", 30, "task and run logs older than this are deleted", minimum=1),
+    Field("BACKUP_KEEP_DAYS", "int", 14, "backups older than this are deleted (the newest good one never)",
+          minimum=1),
+    Field("FORCE_RUN", "bool", False, "run even when the NYSE was closed today"),
+    Field("ALERT_COMMAND", "str", None, "run with the summary JSON path as argument when a run fails"),
+    Field("PRICE_COVERAGE_WARN", "float", 0.80, "price coverage below this fraction is a warning",
+          minimum=0.0, maximum=1.0),
+    Field("PRICE_COVERAGE_CRIT", "float", 0.50, "price coverage below this fraction fails the run",
+          minimum=0.0, maximum=1.0),
+    Field("DIVIDEND_COVERAGE_WARN", "float", 0.30,
+          "share of tracked symbols with a dividend in the last year below which to warn",
+          minimum=0.0, maximum=1.0),
+    Field("DIVIDEND_COVERAGE_CRIT", "float", 0.10, "dividend coverage below this fails the run",
+          minimum=0.0, maximum=1.0),
+    Field("STALE_SYMBOLS_WARN", "float", 0.20,
+          "share of symbols not updated in 48 h above which to warn", minimum=0.0, maximum=1.0),
+    Field("STALE_SYMBOLS_CRIT", "float", 0.50, "share of stale symbols above which the run fails",
+          minimum=0.0, maximum=1.0),
+    Field("MISSING_COMPANY_WARN", "float", 0.20,
+          "share of symbols without a company name above which to warn", minimum=0.0, maximum=1.0),
+    Field("MISSING_COMPANY_CRIT", "float", 0.60,
+          "share of symbols without a company name above which the run fails", minimum=0.0, maximum=1.0),
+    Field("ALERT_TOTAL_MINUTES", "float", 90, "warn when the whole run takes longer", minimum=0.0),
+    Field("ALERT_PHASE1_MINUTES", "float", 20, "warn when phase 1 takes longer", minimum=0.0),
+    Field("ALERT_PHASE2_MINUTES", "float", 25, "warn when phase 2 takes longer", minimum=0.0),
+]
+
+_BY_ENV = {f.env: f for f in FIELDS}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse(field: Field, raw: str) -> Any:
+    raw = raw.strip()
+    if field.kind in ("str", "url") and raw == "":
+        return None
+    if field.kind == "str":
+        return raw
+    if field.kind == "path":
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+    if field.kind == "url":
+        parts = urlsplit(raw)
+        if not parts.scheme or not (parts.netloc or parts.query or parts.path):
+            raise ConfigError(f"{field.env}: not a URL")
+        return raw
+    if field.kind == "bool":
+        low = raw.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(f"{field.env}: expected true or false, got {raw!r}")
+    convert: Callable[[str], Any] = int if field.kind == "int" else float
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise ConfigError(f"{field.env}: expected a number, got {raw!r}") from None
+    if field.minimum is not None and value < field.minimum:
+        raise ConfigError(f"{field.env}: {value} is below the minimum {field.minimum}")
+    if field.maximum is not None and value > field.maximum:
+        raise ConfigError(f"{field.env}: {value} is above the maximum {field.maximum}")
+    return value
+
+
+class Settings:
+    """Resolved settings. Attribute names are the lower-cased variable names."""
+
+    def __init__(self, values: dict[str, Any]):
+        self._values = values
+        for env, value in values.items():
+            setattr(self, env.lower(), value)
+
+    def rate_limit(self, source: str) -> float:
+        return self._values[f"{source.upper()}_RATE_LIMIT"]
+
+    def workers(self, source: str) -> int:
+        return self._values[f"{source.upper()}_WORKERS"]
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.divpipe_data_dir / "pg"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def load_dotenv_file() -> None:
+    """Read the project's .env without overriding the real environment."""
+    from dotenv import load_dotenv
+
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+
+
+def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Build settings from `environ` (default: os.environ plus .env). Raises ConfigError."""
+    if environ is None:
+        if dotenv:
+            load_dotenv_file()
+        environ = dict(os.environ)
+    values = {}
+    for field in FIELDS:
+        raw = environ.get(field.env)
+        if raw is None:
+            default = field.default
+            values[field.env] = _parse(field, str(default)) if field.kind == "path" else default
+        else:
+            values[field.env] = _parse(field, raw)
+    if values["PRICE_COVERAGE_CRIT"] > values["PRICE_COVERAGE_WARN"]:
+        raise ConfigError("PRICE_COVERAGE_CRIT: must not exceed PRICE_COVERAGE_WARN")
+    return Settings(values)
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    global _cached
+    _cached = None
+
+
+def field(env: str) -> Field:
+    return _BY_ENV[env]
