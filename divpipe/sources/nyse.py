@@ -1,0 +1,59 @@
+"""NYSE ex-date dividends: an exceptions list, not a full calendar.
+
+    GET https://www.nyse.com/ex-date-dividends
+
+It lists "instances where ex-dates are not set on the record date", with
+columns Symbol, Security Name, Ex-Date, Record Date, Declaration Date and no
+cash amount. The live page renders the table with JavaScript; a body without a
+<table> is that script shell, and the error says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from divpipe.sources import normalize
+from divpipe.sources.payload import table_with_columns
+from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+
+SOURCE = "nyse"
+TABLE = "raw_dividends_nyse"
+URL = "https://www.nyse.com/ex-date-dividends"
+
+COLUMNS = ("Symbol", "Security Name", "Ex-Date", "Record Date", "Declaration Date")
+NO_TABLE = ("the page has no <table>: the live page renders its table with JavaScript, "
+            "so the fetched HTML holds only the script shell")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NyseDividend(Dividend):
+    security_name: str | None = None
+
+
+def request() -> Request:
+    return Request(URL, dict(BROWSER_HEADERS))
+
+
+def parse(body: bytes, url: str) -> ParseResult[NyseDividend]:
+    rows = table_with_columns(body, COLUMNS, SOURCE, url, no_table=NO_TABLE)
+    result: ParseResult[NyseDividend] = ParseResult()
+    for row in rows:
+        try:
+            result.records.append(_record(row, url))
+        except normalize.InvalidValue as err:
+            result.rejected.append(Rejected.of(row, str(err)))
+    return result
+
+
+def _record(row: dict[str, str], url: str) -> NyseDividend:
+    ex_date = normalize.date(row["Ex-Date"])
+    if ex_date is None:
+        raise normalize.InvalidValue("ex-date is missing")
+    return NyseDividend(
+        symbol=normalize.symbol(row["Symbol"]),
+        ex_date=ex_date,
+        record_date=normalize.date(row["Record Date"]),
+        declaration_date=normalize.date(row["Declaration Date"]),
+        security_name=normalize.text(row["Security Name"]),
+        source_url=url,
+    )

@@ -1,0 +1,74 @@
+"""What the source modules hand to the jobs: requests to make and typed records.
+
+A source module never fetches: it says which `Request`s to make, and turns each
+response body into a `ParseResult` of typed records plus the rows it rejected
+(with the reason). Field names of the records are the column names of the
+source's raw table, so a record becomes a database row with `row()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+# Browser-like headers: some sites (nasdaq.com) hang on clients without them.
+BROWSER_HEADERS = {
+    "User-Agent": ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/124.0 Safari/537.36"),
+    "Accept-Language": "en-US,en;q=0.9",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One GET: the full URL (query included) and the headers the site wants."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dividend:
+    """The columns every raw dividend table shares. Key: (symbol, ex_date)."""
+
+    symbol: str
+    ex_date: dt.date
+    amount: Decimal | None = None
+    payment_date: dt.date | None = None
+    record_date: dt.date | None = None
+    declaration_date: dt.date | None = None
+    source_url: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def key(self) -> tuple[str, dt.date]:
+        return (self.symbol, self.ex_date)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that failed validation: a short rendering of it and why."""
+
+    row: str
+    reason: str
+
+    @classmethod
+    def of(cls, raw: Any, reason: str, limit: int = 160) -> Rejected:
+        shown = repr(raw)
+        if len(shown) > limit:
+            shown = shown[: limit - 3] + "..."
+        return cls(shown, reason)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class ParseResult(Generic[T]):
+    records: list[T] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
