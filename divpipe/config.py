@@ -9,9 +9,10 @@ tests, so a setting cannot exist without being documented.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from divpipe.errors import ConfigError
@@ -57,6 +58,7 @@ def _source_fields() -> list[Field]:
 
 
 FIELDS: list[Field] = [
+    Field("DIVPIPE_ENV_FILE", "path", ".env", "the dotenv file read at start-up; real environment variables win"),
     Field("DATABASE_URL", "url", None,
           "PostgreSQL server to use; unset means the embedded server under DIVPIPE_DATA_DIR/pg"),
     Field("DIVPIPE_DATA_DIR", "path", "data",
@@ -173,7 +175,10 @@ def load_dotenv_file() -> None:
     """Read the project's .env without overriding the real environment."""
     from dotenv import load_dotenv
 
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    path = Path(os.environ.get("DIVPIPE_ENV_FILE") or PROJECT_ROOT / ".env")
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    load_dotenv(path, override=False)
 
 
 def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:

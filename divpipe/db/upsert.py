@@ -1,0 +1,178 @@
+"""The one write path: set-based, idempotent bulk upserts.
+
+Rows are COPYed into a temporary staging table, then merged with one
+`INSERT ... SELECT ... ON CONFLICT DO UPDATE`. The update:
+
+- keeps the stored value where the new one is NULL (a known value is never
+  overwritten with NULL);
+- touches a row only when some value really changed, so a re-run reports
+  0 inserted, 0 updated and leaves the rows (and their xmin) alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import count
+
+import psycopg2
+from psycopg2 import sql
+
+from divpipe.errors import DatabaseError
+
+_COPY_CHUNK_ROWS = 100_000
+_stage_ids = count()
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(self.inserted + other.inserted, self.updated + other.updated)
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        return value.translate(_ESCAPES)
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is float:
+        return "\\N" if math.isnan(value) else repr(value)
+    if kind in (int, Decimal):
+        return "\\N" if kind is Decimal and value.is_nan() else str(value)
+    if kind in (dt.date, dt.datetime):
+        return value.isoformat()
+    if kind in (dict, list):
+        return json.dumps(value, default=str, sort_keys=True).translate(_ESCAPES)
+    if isinstance(value, dt.date):  # pandas Timestamp and other date subclasses
+        return value.isoformat()
+    if isinstance(value, float):  # numpy floats
+        return "\\N" if math.isnan(value) else repr(float(value))
+    if isinstance(value, int):  # numpy ints
+        return str(int(value))
+    return str(value).translate(_ESCAPES)
+
+
+def _dedupe(rows: Iterable[dict], key: Sequence[str]) -> tuple[list[str], list[tuple]]:
+    """Rows as tuples in column order; the last row wins for a repeated key."""
+    columns: list[str] | None = None
+    by_key: dict[tuple, tuple] = {}
+    for row in rows:
+        if columns is None:
+            columns = list(row)
+            missing = [k for k in key if k not in row]
+            if missing:
+                raise ValueError(f"rows lack key column(s) {missing}")
+            key_idx = [columns.index(k) for k in key]
+            colset = set(columns)
+        elif row.keys() != colset:
+            raise ValueError(f"all rows must have the same columns; got {sorted(row)} after {columns}")
+        values = tuple(row[c] for c in columns)
+        by_key[tuple(values[i] for i in key_idx)] = values
+    return columns or [], list(by_key.values())
+
+
+def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, stamp: str | None):
+    ident = sql.Identifier
+    cols = sql.SQL(", ").join(map(ident, columns))
+    others = [c for c in columns if c not in key]
+    if others:
+        assignments = [
+            sql.SQL("{c} = COALESCE(EXCLUDED.{c}, t.{c})").format(c=ident(c)) for c in others
+        ]
+        if stamp:
+            assignments.append(sql.SQL("{s} = now()").format(s=ident(stamp)))
+        changed = sql.SQL(" OR ").join(
+            sql.SQL("(EXCLUDED.{c} IS NOT NULL AND EXCLUDED.{c} IS DISTINCT FROM t.{c})").format(c=ident(c))
+            for c in others
+        )
+        action = sql.SQL("DO UPDATE SET {a} WHERE {w}").format(
+            a=sql.SQL(", ").join(assignments), w=changed
+        )
+    else:
+        action = sql.SQL("DO NOTHING")
+    return sql.SQL(
+        "WITH merged AS ("
+        " INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {stage}"
+        " ON CONFLICT ({key}) {action} RETURNING (xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+    ).format(
+        table=ident(table),
+        cols=cols,
+        stage=ident(stage),
+        key=sql.SQL(", ").join(map(ident, key)),
+        action=action,
+    )
+
+
+def bulk_upsert(
+    conn,
+    table: str,
+    rows: Iterable[dict],
+    key: Sequence[str],
+    *,
+    commit: bool = True,
+    stamp: str | None = None,
+) -> UpsertResult:
+    """Upsert `rows` (dicts with the same keys) into `table`, keyed on `key`.
+
+    Columns absent from the dicts are left alone (their defaults apply on
+    insert). With `commit=True` the call is its own transaction; pass
+    `commit=False` to make it part of the caller's.
+    """
+    columns, tuples = _dedupe(rows, key)
+    if not tuples:
+        return UpsertResult()
+    stage = f"_stage_{table}_{next(_stage_ids)}"
+    ident = sql.Identifier
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE TEMP TABLE {stage} AS SELECT {cols} FROM {table} WITH NO DATA").format(
+                    stage=ident(stage), cols=sql.SQL(", ").join(map(ident, columns)), table=ident(table)
+                )
+            )
+            copy = sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+                stage=ident(stage), cols=sql.SQL(", ").join(map(ident, columns))
+            ).as_string(conn)
+            for start in range(0, len(tuples), _COPY_CHUNK_ROWS):
+                buf = io.StringIO()
+                buf.writelines(
+                    "\t".join(map(_copy_text, values)) + "\n"
+                    for values in tuples[start : start + _COPY_CHUNK_ROWS]
+                )
+                buf.seek(0)
+                cur.copy_expert(copy, buf)
+            cur.execute(_merge_sql(table, columns, key, stage, stamp))
+            inserted, updated = cur.fetchone()
+            cur.execute(sql.SQL("DROP TABLE {stage}").format(stage=ident(stage)))
+        if commit:
+            conn.commit()
+    except psycopg2.Error as err:
+        if commit:
+            conn.rollback()
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatabaseError(f"writing {table}: {first}") from err
+    except BaseException:
+        if commit:
+            conn.rollback()
+        raise
+    return UpsertResult(inserted, updated)
