@@ -26,8 +26,8 @@ def good_row(symbol="ABC", amount="$0.1234"):
 
 
 def test_notices_request_and_detail_request_carry_the_alert():
-    assert cboe.notices_request(2026).url == NOTICES_URL
-    url = cboe.detail_request(NOTICE).url
+    assert cboe.notices_request(2026) == NOTICES_URL
+    url = cboe.detail_request(NOTICE)
     assert url.startswith("https://www.cboe.com/us/equities/notices/dividends/details/?")
     assert parse_qs(urlsplit(url).query) == {
         "symbols": ["ABC,XYZ"], "declaration_dt": ["2026-11-02"], "firm_name": ["ABC Funds & Co"]}
@@ -60,7 +60,7 @@ def test_changed_notices_raise(body, what):
 
 
 def test_detail_page_one_row_per_symbol_with_notice_fields():
-    url = cboe.detail_request(NOTICE).url
+    url = cboe.detail_request(NOTICE)
     result = cboe.parse_detail(detail_page([good_row("ABC"), good_row("XYZ", "$1.50")]), url, NOTICE)
     assert result.rejected == []
     first, second = result.records

@@ -25,7 +25,7 @@ def body(items, total=None, size=50):
 
 
 def test_page_request():
-    url = snowball.page_request("us-popular-div", 3).url
+    url = snowball.page_request("us-popular-div", 3)
     assert url.startswith(snowball.URL + "?")
     assert parse_qs(urlsplit(url).query) == {
         "type": ["us-popular-div"], "dateType": ["payment"], "pageSize": ["50"], "page": ["3"],

@@ -18,8 +18,8 @@ def fund_page(rows, header=HEADER):
 
 
 def test_requests():
-    assert yieldmax.fund_list_request().url == "https://yieldmaxetfs.com/our-etfs/"
-    assert yieldmax.fund_request("ULTY").url == "https://yieldmaxetfs.com/our-etfs/ulty/"
+    assert yieldmax.fund_list_request() == "https://yieldmaxetfs.com/our-etfs/"
+    assert yieldmax.fund_request("ULTY") == "https://yieldmaxetfs.com/our-etfs/ulty/"
 
 
 def test_fund_list_links_become_unique_tickers():

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import load_json, require, table_with_columns
-from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "cboe"
 TABLE = "raw_dividends_cboe"
@@ -52,14 +52,14 @@ class CboeDividend(Dividend):
     detail_key: str | None = None
 
 
-def notices_request(year: int) -> Request:
-    return Request(f"{NOTICES_URL}?{urlencode({'year': year})}", dict(BROWSER_HEADERS))
+def notices_request(year: int) -> str:
+    return f"{NOTICES_URL}?{urlencode({'year': year})}"
 
 
-def detail_request(notice: Notice) -> Request:
+def detail_request(notice: Notice) -> str:
     query = urlencode({"symbols": notice.symbols, "declaration_dt": notice.declaration_dt,
                        "firm_name": notice.firm_name})
-    return Request(f"{DETAILS_URL}?{query}", dict(BROWSER_HEADERS))
+    return f"{DETAILS_URL}?{query}"
 
 
 def parse_notices(body: bytes, url: str) -> ParseResult[Notice]:

@@ -18,19 +18,11 @@ from urllib.parse import urlencode
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import load_json, require
-from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "nasdaq"
 TABLE = "raw_dividends_nasdaq"
 URL = "https://api.nasdaq.com/api/calendar/dividends"
-
-# Without these nasdaq.com is known to hang rather than refuse.
-HEADERS = {
-    **BROWSER_HEADERS,
-    "Accept": "application/json, text/plain, */*",
-    "Origin": "https://www.nasdaq.com",
-    "Referer": "https://www.nasdaq.com/",
-}
 
 # Every row carries all of these keys (values may be "N/A"); a missing key
 # means the API changed.
@@ -44,8 +36,8 @@ class NasdaqDividend(Dividend):
     indicated_annual_dividend: Decimal | None = None
 
 
-def request_for(ex_date: dt.date) -> Request:
-    return Request(f"{URL}?{urlencode({'date': ex_date.isoformat()})}", HEADERS)
+def request_for(ex_date: dt.date) -> str:
+    return f"{URL}?{urlencode({'date': ex_date.isoformat()})}"
 
 
 def parse(body: bytes, url: str) -> ParseResult[NasdaqDividend]:

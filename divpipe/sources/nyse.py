@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from divpipe.sources import normalize
 from divpipe.sources.payload import table_with_columns
-from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "nyse"
 TABLE = "raw_dividends_nyse"
@@ -30,8 +30,8 @@ class NyseDividend(Dividend):
     security_name: str | None = None
 
 
-def request() -> Request:
-    return Request(URL, dict(BROWSER_HEADERS))
+def request() -> str:
+    return URL
 
 
 def parse(body: bytes, url: str) -> ParseResult[NyseDividend]:

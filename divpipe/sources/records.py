@@ -1,9 +1,10 @@
-"""What the source modules hand to the jobs: requests to make and typed records.
+"""What the source modules hand to the jobs: typed records and rejected rows.
 
-A source module never fetches: it says which `Request`s to make, and turns each
-response body into a `ParseResult` of typed records plus the rows it rejected
-(with the reason). Field names of the records are the column names of the
-source's raw table, so a record becomes a database row with `row()`.
+A source module never fetches: it says which URLs to GET (the HTTP layer adds
+the headers each site wants), and turns each response body into a
+`ParseResult` of typed records plus the rows it rejected (with the reason).
+Field names of the records are the column names of the source's raw table,
+so a record becomes a database row with `row()`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
-
-# Browser-like headers: some sites (nasdaq.com) hang on clients without them.
-BROWSER_HEADERS = {
-    "User-Agent": ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                   "Chrome/124.0 Safari/537.36"),
-    "Accept-Language": "en-US,en;q=0.9",
-}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One GET: the full URL (query included) and the headers the site wants."""
-
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

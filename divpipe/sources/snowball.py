@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import load_json, require
-from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "snowball"
 TABLE = "raw_dividends_snowball"
@@ -55,10 +55,10 @@ class Page:
         return max(1, math.ceil(self.total_count / self.page_size))
 
 
-def page_request(category: str, page: int) -> Request:
+def page_request(category: str, page: int) -> str:
     query = urlencode({"type": category, "dateType": "payment", "pageSize": PAGE_SIZE, "page": page,
                        "sortBy": "paymentDate", "sortDirection": "asc"})
-    return Request(f"{URL}?{query}", {**BROWSER_HEADERS, "Accept": "application/json"})
+    return f"{URL}?{query}"
 
 
 def parse_page(body: bytes, url: str, category: str) -> Page:

@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import decode, table_with_columns
-from divpipe.sources.records import BROWSER_HEADERS, Dividend, ParseResult, Rejected, Request
+from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "yieldmax"
 TABLE = "raw_yieldmax_dividends"
@@ -37,12 +37,12 @@ class YieldMaxDividend(Dividend):
     roc_pct: Decimal | None = None
 
 
-def fund_list_request() -> Request:
-    return Request(FUND_LIST_URL, dict(BROWSER_HEADERS))
+def fund_list_request() -> str:
+    return FUND_LIST_URL
 
 
-def fund_request(ticker: str) -> Request:
-    return Request(f"{FUND_LIST_URL}{ticker.lower()}/", dict(BROWSER_HEADERS))
+def fund_request(ticker: str) -> str:
+    return f"{FUND_LIST_URL}{ticker.lower()}/"
 
 
 def parse_fund_list(body: bytes, url: str) -> ParseResult[str]:
