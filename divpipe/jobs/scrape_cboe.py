@@ -1,0 +1,75 @@
+"""scripts/scrape_cboe_dividends.py: CBOE dividend notices and their detail pages.
+
+Detail pages already stored (by detail_key) are not fetched again: a notice,
+once published, does not change, and the stored keys are read in one query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from divpipe.jobs import scrape
+from divpipe.sources import cboe
+
+FIRST_YEAR = 2000
+
+
+def year_list(text: str) -> list[int]:
+    years = []
+    latest = dt.date.today().year + 1
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not FIRST_YEAR <= int(part) <= latest:
+            raise argparse.ArgumentTypeError(f"not a year between {FIRST_YEAR} and {latest}: {part!r}")
+        years.append(int(part))
+    return sorted(set(years))
+
+
+def build_parser() -> scrape.ArgumentParser:
+    parser = scrape.argument_parser(
+        "scrape_cboe_dividends.py",
+        f"Fetch CBOE's dividend notices for some years, then each notice's detail page not yet stored, "
+        f"and upsert them into {cboe.TABLE}. On a dry run every detail page is fetched.",
+    )
+    parser.add_argument("--years", type=year_list, metavar="2026,2027",
+                        help="years of notices to fetch, comma-separated (default: the current year)")
+    return parser
+
+
+def stored_detail_keys(conn) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT DISTINCT detail_key FROM {cboe.TABLE} WHERE detail_key IS NOT NULL")
+        keys = {row[0] for row in cur.fetchall()}
+    conn.rollback()  # end the read-only transaction: the fetches that follow take a while
+    return keys
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    years = args.years or [dt.date.today().year]
+
+    def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
+        harvest = scrape.Harvest()
+
+        def notices_of(year: int):
+            url = cboe.notices_request(year)
+            return cboe.parse_notices(fetcher.get(url), url)
+
+        results = fetcher.map(years, notices_of)
+        for result in results:
+            harvest.rejected.extend(result.rejected)
+        notices = list(dict.fromkeys(n for result in results for n in result.records))
+        stored = stored_detail_keys(conn) if conn is not None else set()
+        fresh = [n for n in notices if n.detail_key not in stored]
+        harvest.leave_out("detail page already stored", len(notices) - len(fresh))
+
+        def details_of(notice: cboe.Notice):
+            url = cboe.detail_request(notice)
+            return cboe.parse_detail(fetcher.get(url), url, notice)
+
+        for result in fetcher.map(fresh, details_of):
+            harvest.add(result)
+        return harvest
+
+    return scrape.run(cboe.SOURCE, cboe.TABLE, args, collect)

@@ -1,0 +1,41 @@
+"""scripts/scrape_yieldmax.py: every YieldMax fund's distributions table."""
+
+from __future__ import annotations
+
+from divpipe.jobs import scrape
+from divpipe.sources import yieldmax
+
+
+def build_parser() -> scrape.ArgumentParser:
+    parser = scrape.argument_parser(
+        "scrape_yieldmax.py",
+        f"Fetch the YieldMax fund list, then each fund page's distributions table, and upsert them "
+        f"into {yieldmax.TABLE}.",
+    )
+    parser.add_argument("--tickers", type=scrape.symbol_list, metavar="ULTY,MSTY",
+                        help="only these funds, comma-separated (default: every fund on the fund list; "
+                             "the list page is then not fetched)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+
+    def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
+        harvest = scrape.Harvest()
+        tickers = args.tickers
+        if not tickers:
+            url = yieldmax.fund_list_request()
+            listed = yieldmax.parse_fund_list(fetcher.get(url), url)
+            harvest.rejected.extend(listed.rejected)
+            tickers = listed.records
+
+        def one(ticker: str):
+            url = yieldmax.fund_request(ticker)
+            return yieldmax.parse_fund_page(fetcher.get(url), url, ticker)
+
+        for result in fetcher.map(tickers, one):
+            harvest.add(result)
+        return harvest
+
+    return scrape.run(yieldmax.SOURCE, yieldmax.TABLE, args, collect)
