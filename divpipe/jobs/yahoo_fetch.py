@@ -1,0 +1,149 @@
+"""Calling Yahoo through yfinance, politely: the helpers every Yahoo job shares.
+
+Call `prepare()` once per process before anything else here. Then:
+
+- `fetch_chart(symbol, start)`: ONE chart request (prices, dividends and splits
+  together) from `start` to now -> `sources.yahoo.Chart`.
+- `fetch_company(symbol)`: `Ticker.info` (quoteSummary + quote + timeseries)
+  -> `sources.yahoo.Company`; raises `SymbolNotFound` when Yahoo knows nothing.
+- `yahoo_fanout(items, fn, workers=N)`: `divpipe.fanout.fanout` set up for Yahoo:
+  threads named `yahoo_N`, YFRateLimitError and 429s recognised, and a
+  cool-down that also pauses the process-wide Yahoo rate limiter, so every
+  Yahoo caller in the process waits, not only the pool's workers.
+- `is_missing_symbol(exc)`: the failure says the symbol has no data (delisted,
+  unknown) as opposed to a transient problem; only those count towards
+  exclusion.
+- `yahoo_request_count()`: HTTP requests this process sent to Yahoo hosts.
+
+Symbols are given and returned in our spelling (BRK.B); the translation to
+Yahoo's (BRK-B) happens here. Rate limits, retries, the simulator redirect
+and the persistent timezone cache are `divpipe.net.yahoo`'s business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from divpipe.config import get_settings
+from divpipe.errors import DatabaseError
+from divpipe.fanout import CoolDown, FanoutStats, Outcome, fanout
+from divpipe.net import counters
+from divpipe.net import yahoo as net_yahoo
+from divpipe.net.hosts import source_for_host
+from divpipe.sources import yahoo as source
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class SymbolNotFound(Exception):
+    """Yahoo answered, but has nothing for this symbol (delisted, unknown, no trading)."""
+
+
+_prepared = False
+
+
+def prepare() -> None:
+    """Point yfinance at our HTTP layer and caches; make it raise instead of logging (idempotent)."""
+    global _prepared
+    net_yahoo.prepare_yfinance()
+    import yfinance as yf
+
+    # With hidden exceptions yfinance logs a delisted symbol and returns an
+    # empty frame; we want the exception, to record the reason per symbol.
+    yf.config.debug.hide_exceptions = False
+    _prepared = True
+
+
+def _ticker(symbol: str):
+    import yfinance as yf
+
+    if not _prepared:
+        prepare()
+    return yf.Ticker(source.to_yahoo_symbol(symbol))
+
+
+def fetch_chart(symbol: str, start: dt.date) -> source.Chart:
+    """Prices, dividends and splits of `symbol` from `start` (inclusive) to now, in ONE chart request.
+
+    A ticker whose timezone is not in yfinance's persistent cache costs one
+    extra small chart request the first time. Never uses `Ticker.dividends`
+    or `.splits`: each of those fetches the whole history.
+    """
+    settings = get_settings()
+    frame = _ticker(symbol).history(
+        start=start.isoformat(), interval="1d", actions=True, auto_adjust=False,
+        timeout=settings.http_read_timeout,
+    )
+    return source.parse_history(symbol, frame)
+
+
+def fetch_company(symbol: str) -> source.Company:
+    """The company columns of `raw_stocks` from `Ticker.info` (about 3 requests)."""
+    company = source.parse_info(symbol, _ticker(symbol).info)
+    if not company.has_data:
+        raise SymbolNotFound(f"Yahoo has no company data for {symbol}")
+    return company
+
+
+def is_rate_limited(exc: BaseException) -> bool:
+    from yfinance.exceptions import YFRateLimitError
+
+    return isinstance(exc, YFRateLimitError) or getattr(exc, "status", None) == 429
+
+
+def is_missing_symbol(exc: BaseException) -> bool:
+    from yfinance.exceptions import YFTickerMissingError
+
+    return isinstance(exc, SymbolNotFound | YFTickerMissingError)
+
+
+class YahooCoolDown(CoolDown):
+    """The pool's cool-down, extended to the process-wide Yahoo rate limiter."""
+
+    def trip(self) -> float:
+        pause = super().trip()
+        if pause > net_yahoo.cooldown_remaining():
+            net_yahoo.cooldown(pause)
+        return pause
+
+
+def yahoo_fanout(
+    items: Iterable[T],
+    fn: Callable[[T], R],
+    *,
+    workers: int,
+    total: int | None = None,
+    stats: FanoutStats | None = None,
+    progress_every: int = 100,
+    tty: bool | None = None,
+) -> Iterator[Outcome[T, R]]:
+    """`fanout` for Yahoo calls; a DatabaseError raised by `fn` stops the run."""
+    settings = get_settings()
+    cooldown = YahooCoolDown(base=max(1.0, settings.http_backoff * 4), maximum=120.0)
+    return fanout(
+        items, fn, workers=workers, name="yahoo", total=total, stats=stats, cooldown=cooldown,
+        is_rate_limit=is_rate_limited, fatal=(DatabaseError,), progress_every=progress_every, tty=tty,
+    )
+
+
+def yahoo_request_count() -> int:
+    """HTTP requests (every attempt) this process sent to Yahoo's hosts so far."""
+    return sum(c["requests"] for host, c in counters.stats().items() if source_for_host(host) == "yahoo")
+
+
+def describe_request_counts(before: dict[str, dict[str, Any]] | None = None) -> str:
+    """"412 (query2.finance.yahoo.com 400, fc.yahoo.com 12)": requests per host since `before`."""
+    before = before or {}
+    per_host = {}
+    for host, c in counters.stats().items():
+        n = c["requests"] - before.get(host, {}).get("requests", 0)
+        if n:
+            per_host[host] = n
+    total = sum(per_host.values())
+    if not per_host:
+        return "0"
+    detail = ", ".join(f"{h} {n}" for h, n in sorted(per_host.items(), key=lambda kv: -kv[1]))
+    return f"{total} ({detail})"
