@@ -1,0 +1,53 @@
+import argparse
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from divpipe.errors import ConfigError
+from divpipe.jobs import scrape
+from divpipe.jobs.scrape_cboe import year_list
+from divpipe.sources.nasdaq import NasdaqDividend
+
+
+def rec(symbol="ABC", amount="0.25", url="u1"):
+    return NasdaqDividend(symbol=symbol, ex_date=dt.date(2026, 11, 2), amount=Decimal(amount), source_url=url)
+
+
+def test_repeats_from_two_pages_collapse_and_conflicts_are_rejected():
+    harvest = scrape.Harvest(records=[rec(), rec(url="u2"), rec(amount="0.30"), rec("XYZ")])
+    kept = scrape.unique_by_key(harvest, "nasdaq")
+    assert [(r.symbol, r.amount, r.source_url) for r in kept] == [
+        ("ABC", Decimal("0.25"), "u1"), ("XYZ", Decimal("0.25"), "u1")]
+    [conflict] = harvest.rejected
+    assert conflict.reason == "conflicts with another nasdaq row for ABC 2026-11-02"
+
+
+def test_window_defaults_and_limits():
+    today = dt.date.today()
+    args = argparse.Namespace(start=None, end=None)
+    assert scrape.window(args, 7, 30) == (today - dt.timedelta(days=7), today + dt.timedelta(days=30))
+    args = argparse.Namespace(start=dt.date(2026, 1, 1), end=None)
+    assert scrape.window(args, 7, 30)[0] == dt.date(2026, 1, 1)
+    with pytest.raises(ConfigError, match="after"):
+        scrape.window(argparse.Namespace(start=dt.date(2026, 2, 1), end=dt.date(2026, 1, 31)), 7, 30)
+    with pytest.raises(ConfigError, match="longer than"):
+        scrape.window(argparse.Namespace(start=dt.date(2020, 1, 1), end=dt.date(2026, 1, 1)), 7, 30)
+
+
+def test_symbol_and_year_lists():
+    assert scrape.symbol_list("ulty, MSTY®,ulty") == ["ULTY", "MSTY"]
+    with pytest.raises(argparse.ArgumentTypeError):
+        scrape.symbol_list("ULTY,")
+    this_year = dt.date.today().year
+    assert year_list(f"{this_year},{this_year - 1},{this_year}") == [this_year - 1, this_year]
+    for bad in ("1999", str(this_year + 2), "26", "2026.5", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            year_list(bad)
+
+
+def test_usage_errors_become_config_errors():
+    parser = scrape.argument_parser("prog", "desc")
+    scrape.add_window_arguments(parser, 7, 30)
+    with pytest.raises(ConfigError, match="prog: argument --start: not a date"):
+        parser.parse_args(["--start", "tomorrow"])
