@@ -97,7 +97,7 @@ class Options:
         return self.prices or self.actions
 
 
-def _int_option(raw: str | None, flag: str, default: int | None, low: int,
+def int_option(raw: str | None, flag: str, default: int | None, low: int,
                 high: int | None = None) -> int | None:
     if raw is None:
         return default
@@ -137,10 +137,10 @@ def parse_options(args: argparse.Namespace, settings: Settings) -> Options:
     anything = not (only_prices or only_dividends or only_companies)
     return Options(
         tickers=tickers,
-        limit=_int_option(args.limit, "--limit", None, 1),
-        workers=_int_option(args.workers, "--workers", settings.workers("yahoo"), 1, 256),
+        limit=int_option(args.limit, "--limit", None, 1),
+        workers=int_option(args.workers, "--workers", settings.workers("yahoo"), 1, 256),
         from_date=from_date,
-        history_years=_int_option(args.history_years, "--history-years", settings.history_years, 1, 100),
+        history_years=int_option(args.history_years, "--history-years", settings.history_years, 1, 100),
         prices=anything or only_prices,
         actions=anything or only_dividends,
         companies=anything or only_companies,

@@ -94,7 +94,7 @@ def is_rate_limited(exc: BaseException) -> bool:
     return isinstance(exc, YFRateLimitError) or getattr(exc, "status", None) == 429
 
 
-def is_missing_symbol(exc: BaseException) -> bool:
+def is_missing_symbol(exc: BaseException | None) -> bool:
     from yfinance.exceptions import YFTickerMissingError
 
     return isinstance(exc, SymbolNotFound | YFTickerMissingError)

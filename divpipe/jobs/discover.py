@@ -1,0 +1,171 @@
+"""`update_stock_v2.py --mode discover [--validate]`: weekly discovery of new symbols.
+
+Candidates come from:
+- the NASDAQ Trader symbol directory (nasdaqlisted.txt and otherlisted.txt:
+  test issues dropped, the ETF flag as quote_type, the exchange's name);
+- every symbol seen in the five scraped dividend tables.
+
+Symbols already in `raw_stocks` are left alone, and excluded ones are never
+added back. With `--validate`, each new symbol costs one chart request and
+is kept only when it shows prices in the last `RECENT_PRICE_DAYS` days or a
+dividend in the last year: the directory lists warrants, units and fresh
+listings that Yahoo has nothing for.
+
+Both directory files are fetched and parsed before anything is written; a
+file that cannot be fetched or changed shape fails the run with nothing
+written. New symbols are added in one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+import psycopg2
+
+from divpipe import net
+from divpipe.config import get_settings
+from divpipe.db.connect import connect
+from divpipe.db.upsert import bulk_upsert
+from divpipe.errors import EXIT_OK, DatabaseError
+from divpipe.fanout import FanoutStats
+from divpipe.jobs import exclusions, yahoo_fetch
+from divpipe.jobs.update import exchange_today, int_option
+from divpipe.sources import nasdaqtrader
+from divpipe.sources.yahoo import Chart
+
+log = logging.getLogger(__name__)
+
+# The scraped tables, constants (never input) interpolated into SQL.
+SCRAPED_TABLES = ("raw_yieldmax_dividends", "raw_dividends_nasdaq", "raw_dividends_cboe",
+                  "raw_dividends_nyse", "raw_dividends_snowball")
+RECENT_PRICE_DAYS = 10
+RECENT_DIVIDEND_DAYS = 400
+MAX_REJECT_LINES = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--validate", action="store_true",
+                        help="one chart request per new symbol: keep only those with prices in the last "
+                             f"{RECENT_PRICE_DAYS} days or a dividend in the last year")
+    parser.add_argument("--workers", metavar="N",
+                        help="concurrent Yahoo workers for --validate (default: YAHOO_WORKERS)")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    symbol: str
+    company: str | None
+    exchange: str | None
+    quote_type: str | None
+    discovered_from: str
+
+    def row(self) -> dict:
+        return {"symbol": self.symbol, "company": self.company, "exchange": self.exchange,
+                "quote_type": self.quote_type, "discovered_from": self.discovered_from}
+
+
+def directory_candidates() -> dict[str, Candidate]:
+    """Both NASDAQ Trader files, fetched and parsed; raises on a failed fetch or a changed shape."""
+    found: dict[str, Candidate] = {}
+    http = net.client("nasdaqtrader")
+    for url in nasdaqtrader.urls():
+        body = http.get(url).content
+        result = nasdaqtrader.parse(body, url)
+        name = url.rsplit("/", 1)[-1]
+        log.info("%s: %d symbols, %d test issues dropped, %d rows rejected",
+                 name, len(result.records), result.test_issues, len(result.rejected))
+        for rejected in result.rejected[:MAX_REJECT_LINES]:
+            log.info("   rejected %s: %s", rejected.row, rejected.reason)
+        for record in result.records:
+            found.setdefault(record.symbol, Candidate(record.symbol, record.company, record.exchange,
+                                                      record.quote_type, "nasdaqtrader"))
+    return found
+
+
+def scraped_symbols(conn) -> dict[str, str]:
+    """{symbol: table it was first seen in} over the five scraped tables, in ONE query."""
+    union = " UNION ALL ".join(f"SELECT DISTINCT symbol, '{t}' AS source FROM {t}" for t in SCRAPED_TABLES)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT symbol, min(source) FROM ({union}) AS seen GROUP BY symbol")
+            return dict(cur.fetchall())
+    except psycopg2.Error as err:
+        raise DatabaseError(f"reading the scraped tables: {str(err).strip().splitlines()[0]}") from err
+
+
+def tracked_symbols(conn) -> set[str]:
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT symbol FROM raw_stocks")
+            return {row[0] for row in cur.fetchall()}
+    except psycopg2.Error as err:
+        raise DatabaseError(f"reading raw_stocks: {str(err).strip().splitlines()[0]}") from err
+
+
+def is_alive(chart: Chart, today: dt.date) -> bool:
+    """Recent prices, or a dividend within the last year."""
+    recent_price = today - dt.timedelta(days=RECENT_PRICE_DAYS)
+    recent_dividend = today - dt.timedelta(days=RECENT_DIVIDEND_DAYS)
+    return (any(p.date >= recent_price for p in chart.prices)
+            or any(d.ex_date >= recent_dividend for d in chart.dividends))
+
+
+def validate(candidates: list[Candidate], workers: int) -> tuple[list[Candidate], int, int]:
+    """Keep the candidates whose one chart request shows they trade; return (kept, dead, failed)."""
+    yahoo_fetch.prepare()
+    today = exchange_today()
+    start = today - dt.timedelta(days=RECENT_DIVIDEND_DAYS)
+    kept: list[Candidate] = []
+    dead = failed = 0
+    stats = FanoutStats()
+    for outcome in yahoo_fetch.yahoo_fanout(candidates, lambda c: yahoo_fetch.fetch_chart(c.symbol, start),
+                                            workers=workers, stats=stats):
+        if outcome.ok and outcome.value is not None and is_alive(outcome.value, today):
+            kept.append(outcome.item)
+        elif outcome.ok or yahoo_fetch.is_missing_symbol(outcome.exception):
+            dead += 1
+            log.info("%s: no recent prices or dividends at Yahoo; not added", outcome.item.symbol)
+        else:
+            failed += 1
+            log.warning("⚠️ %s: could not validate (%s); not added this time", outcome.item.symbol,
+                        outcome.error)
+    return kept, dead, failed
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    started = time.monotonic()
+    workers = int_option(args.workers, "--workers", settings.workers("yahoo"), 1, 256)
+    http_before = net.stats()
+
+    candidates = directory_candidates()
+    conn = connect(settings)
+    try:
+        for symbol, table in scraped_symbols(conn).items():
+            if symbol not in candidates:
+                candidates[symbol] = Candidate(symbol, None, None, None, table)
+        tracked = tracked_symbols(conn)
+        excluded = exclusions.excluded_symbols(conn)
+        conn.commit()
+        new = sorted((c for s, c in candidates.items() if s not in tracked and s not in excluded),
+                     key=lambda c: c.symbol)
+        skipped_excluded = sum(1 for s in candidates if s in excluded and s not in tracked)
+        log.info("%d candidate symbols: %d already tracked, %d excluded, %d new",
+                 len(candidates), sum(1 for s in candidates if s in tracked), skipped_excluded, len(new))
+        dead = failed = 0
+        if args.validate and new:
+            new, dead, failed = validate(new, workers)
+        result = bulk_upsert(conn, "raw_stocks", [c.row() for c in new], key=["symbol"])
+    finally:
+        conn.close()
+
+    elapsed = time.monotonic() - started
+    validated = f", {dead} without recent data and {failed} unvalidated left out" if args.validate else ""
+    marker = "⚠️" if failed else "✅"
+    log.info("%s discover: %d new symbol(s) added to raw_stocks%s in %.1f s; HTTP requests: %s",
+             marker, result.inserted, validated, elapsed, yahoo_fetch.describe_request_counts(http_before))
+    return EXIT_OK
