@@ -95,9 +95,15 @@ def is_rate_limited(exc: BaseException) -> bool:
 
 
 def is_missing_symbol(exc: BaseException | None) -> bool:
+    """Yahoo said it has nothing for the symbol: yfinance's "possibly delisted" errors,
+    an empty answer, or an HTTP 404 (which `.info`, also used by yfinance's timezone
+    fallback, lets through as the session's HTTPError)."""
     from yfinance.exceptions import YFTickerMissingError
 
-    return isinstance(exc, SymbolNotFound | YFTickerMissingError)
+    if isinstance(exc, SymbolNotFound | YFTickerMissingError):
+        return True
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 404
 
 
 class YahooCoolDown(CoolDown):
