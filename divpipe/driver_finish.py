@@ -1,0 +1,226 @@
+"""The end of a driver run: report, run history, summary JSON, exit code.
+
+Called by the drivers as `python -m divpipe.runs finish ...` once every task
+has stopped and the task logs are merged. Prints the ⚡ PERFORMANCE
+BREAKDOWN and 📊 DATA COMPLETENESS sections (the driver appends them to the
+main log), writes `$LOG_DIR/summary_<run_id>.json`, records the run in
+pipeline_runs and task_runs, and returns the run's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+
+from divpipe.config import Settings, get_settings
+from divpipe.driver_completeness import (
+    figures,
+    measure,
+    report_lines,
+    rows_written,
+    worst_level,
+    write_counters,
+)
+from divpipe.driver_gate import last_completed_session
+from divpipe.driver_report import decide_outcome, duration_alerts, performance_breakdown
+from divpipe.driver_state import TaskResult, read_phases, read_tasks, to_datetime
+from divpipe.errors import DivpipeError
+
+log = logging.getLogger(__name__)
+
+COUNTERS_FILE = "counters_before.json"
+STATUS_ICON = {"success": "✅", "warning": "⚠️", "failed": "❌", "interrupted": "❌", "skipped": "⏭"}
+
+
+@dataclass(frozen=True)
+class FinishRequest:
+    run_id: str
+    driver: str
+    state_dir: Path
+    started_at: float
+    main_log: str
+    summary_path: Path
+    strict: bool = False
+    interrupted: str | None = None
+    skipped: str | None = None
+
+
+def _connect(settings: Settings):
+    from divpipe.db.connect import connect
+
+    return connect(settings)
+
+
+def _completeness(conn, request: FinishRequest, settings: Settings, measure_figures: bool):
+    """(lines, level, figures as dicts, rows written or None)."""
+    before_path = request.state_dir / COUNTERS_FILE
+    written = None
+    if before_path.exists():
+        written = rows_written(json.loads(before_path.read_text()), write_counters(conn))
+    session = last_completed_session(datetime.now(UTC))
+    if not measure_figures:
+        lines = report_lines([], written, session)
+        lines.insert(1, "  coverage not measured: the main update did not run")
+        return lines, "n/a", [], written
+    counts = measure(conn, session)
+    found = figures(counts, settings)
+    level = "warning" if counts["tracked"] == 0 else worst_level([f.level for f in found])
+    return report_lines(found, written, session), level, [f.as_dict() for f in found], written
+
+
+def _task_dict(t: TaskResult) -> dict:
+    return {
+        "name": t.name,
+        "phase": t.phase,
+        "critical": t.critical,
+        "status": t.status,
+        "exit_code": t.exit_code,
+        "started_at": _iso(to_datetime(t.started)),
+        "finished_at": _iso(to_datetime(t.finished)),
+        "seconds": round(t.seconds, 3),
+        "log_path": t.log_path,
+        "note": t.note or None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def record_run(conn, summary: dict) -> None:
+    """Upsert the run's pipeline_runs row and its task_runs rows in one transaction."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO pipeline_runs
+                (run_id, driver, started_at, finished_at, status, exit_code, rows_written, log_path, error)
+            VALUES (%(run_id)s, %(driver)s, %(started_at)s, %(finished_at)s, %(status)s,
+                    %(exit_code)s, %(rows_written_total)s, %(log_path)s, %(error)s)
+            ON CONFLICT (run_id) DO UPDATE SET
+                driver = EXCLUDED.driver, started_at = EXCLUDED.started_at,
+                finished_at = EXCLUDED.finished_at, status = EXCLUDED.status,
+                exit_code = EXCLUDED.exit_code, rows_written = EXCLUDED.rows_written,
+                log_path = EXCLUDED.log_path, error = EXCLUDED.error
+            """,
+            {**summary, "error": "; ".join(summary["reasons"]) or None},
+        )
+        for task in summary["tasks"]:
+            cur.execute(
+                """
+                INSERT INTO task_runs (run_id, task, driver, phase, critical, started_at, finished_at,
+                                       status, exit_code, rows_written, log_path, error)
+                VALUES (%(run_id)s, %(name)s, %(driver)s, %(phase)s, %(critical)s, %(started_at)s,
+                        %(finished_at)s, %(status)s, %(exit_code)s, NULL, %(log_path)s, %(note)s)
+                ON CONFLICT (run_id, task) DO UPDATE SET
+                    driver = EXCLUDED.driver, phase = EXCLUDED.phase, critical = EXCLUDED.critical,
+                    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+                    status = EXCLUDED.status, exit_code = EXCLUDED.exit_code,
+                    log_path = EXCLUDED.log_path, error = EXCLUDED.error
+                """,
+                {**task, "run_id": summary["run_id"], "driver": summary["driver"]},
+            )
+
+
+def finish(request: FinishRequest, settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    tasks = read_tasks(request.state_dir)
+    phases = read_phases(request.state_dir)
+    finished_at = time.time()
+    total = max(0.0, finished_at - request.started_at)
+    lines: list[str] = []
+    alerts: list[str] = []
+    if not request.skipped:
+        lines += performance_breakdown(tasks, phases, total)
+        alerts = duration_alerts(
+            phases,
+            total,
+            total_minutes=settings.alert_total_minutes,
+            phase1_minutes=settings.alert_phase1_minutes,
+            phase2_minutes=settings.alert_phase2_minutes,
+        )
+        lines += alerts
+
+    conn, db_error = None, None
+    try:
+        conn = _connect(settings)
+    except DivpipeError as err:
+        db_error = str(err)
+
+    level, found, written = "n/a", [], None
+    if not request.skipped and not request.interrupted:
+        lines.append("")
+        main_update_ran = any(t.phase == "step2" and t.started is not None for t in tasks)
+        if conn is None:
+            lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {db_error}"]
+            level = "critical"
+        else:
+            try:
+                section, level, found, written = _completeness(conn, request, settings, main_update_ran)
+                lines += section
+            except psycopg2.Error as err:
+                conn.rollback()
+                lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {str(err).strip()}"]
+                level = "critical"
+
+    completeness_warnings = ["data completeness: a figure is below its warning threshold"] \
+        if level == "warning" else []
+    outcome = decide_outcome(
+        tasks,
+        interrupted=request.interrupted,
+        skipped=request.skipped,
+        strict=request.strict,
+        completeness_level=level,
+        warnings=alerts + completeness_warnings,
+    )
+    summary = {
+        "run_id": request.run_id,
+        "driver": request.driver,
+        "status": outcome.status,
+        "exit_code": outcome.exit_code,
+        "reasons": outcome.reasons,
+        "started_at": _iso(to_datetime(request.started_at)),
+        "finished_at": _iso(to_datetime(finished_at)),
+        "seconds": round(total, 3),
+        "log_path": request.main_log,
+        "phases": {name: round(p.seconds, 3) for name, p in phases.items()},
+        "tasks": [_task_dict(t) for t in tasks],
+        "alerts": alerts,
+        "completeness": {"level": level, "figures": found},
+        "rows_written": written,
+        "rows_written_total": None if written is None else sum(sum(v.values()) for v in written.values()),
+    }
+    _write_json_atomically(request.summary_path, summary)
+
+    if conn is None:
+        lines.append(f"⚠️ run history not recorded: {db_error}")
+    else:
+        try:
+            record_run(conn, summary)
+        except psycopg2.Error as err:
+            lines.append(f"⚠️ run history not recorded: {str(err).strip().splitlines()[0]}")
+        finally:
+            conn.close()
+
+    icon = STATUS_ICON.get(outcome.status, "?")
+    why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
+    lines += [
+        "",
+        f"📄 summary: {request.summary_path}",
+        f"{icon} run {request.run_id} {outcome.status.upper()} (exit {outcome.exit_code}){why}",
+    ]
+    print("\n".join(lines), flush=True)
+    return outcome.exit_code

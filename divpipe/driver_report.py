@@ -1,0 +1,161 @@
+"""The end of a run's log: the performance breakdown, duration alerts, and the
+run's status and exit code. Pure functions of the tasks' results.
+
+The first lines of the breakdown keep the format users of the replaced
+system grep for:
+
+    ⚡ PERFORMANCE BREAKDOWN:
+      Phase 1 (Parallel Scrapers): 312s
+      Step 2 (Main Update): 1847s
+      Phase 2 (Parallel Post-Tasks): 598s
+
+    Total execution time: 48m 23s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from divpipe.driver_state import PHASES, PhaseTiming, TaskResult
+from divpipe.errors import EXIT_FAILURE, EXIT_OK
+
+PHASE_LABELS = {
+    "phase1": "Phase 1 (Parallel Scrapers)",
+    "step2": "Step 2 (Main Update)",
+    "phase2": "Phase 2 (Parallel Post-Tasks)",
+}
+SIGNAL_EXIT = {"INT": 130, "TERM": 143}
+MARK = {"success": "✅", "failed": "❌", "skipped": "⏭", "interrupted": "❌"}
+
+
+def minutes_seconds(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}m {whole % 60}s"
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    tasks: list[tuple[str, float]]
+
+    @property
+    def seconds(self) -> float:
+        return sum(seconds for _, seconds in self.tasks)
+
+
+def critical_path(tasks: list[TaskResult]) -> CriticalPath:
+    """The longest chain through the phases: the slowest task of each phase.
+
+    Phases run one after another and the tasks of a phase are independent, so
+    no driver can finish faster than this.
+    """
+    chain = []
+    for phase in PHASES:
+        ran = [t for t in tasks if t.phase == phase and t.started is not None]
+        if ran:
+            slowest = max(ran, key=lambda t: t.seconds)
+            chain.append((slowest.name, slowest.seconds))
+    return CriticalPath(chain)
+
+
+def performance_breakdown(
+    tasks: list[TaskResult], phases: dict[str, PhaseTiming], total_seconds: float
+) -> list[str]:
+    lines = ["⚡ PERFORMANCE BREAKDOWN:"]
+    for phase, label in PHASE_LABELS.items():
+        timing = phases.get(phase)
+        suffix = "" if timing else " (not run)"
+        lines.append(f"  {label}: {round(timing.seconds) if timing else 0}s{suffix}")
+    lines += ["", f"Total execution time: {minutes_seconds(total_seconds)}", ""]
+
+    lines.append("  Task durations:")
+    for t in tasks:
+        kind = "critical" if t.critical else "non-critical"
+        exit_code = "" if t.exit_code is None else f" (exit {t.exit_code})"
+        took = f"{t.seconds:.1f}s" if t.started is not None else "-"
+        note = f": {t.note}" if t.note and t.status != "success" else ""
+        lines.append(
+            f"    {MARK.get(t.status, '?')} {t.name:<12} {t.phase:<9} {kind:<12} {took:>9}  "
+            f"{t.status}{exit_code}{note}"
+        )
+    path = critical_path(tasks)
+    if path.tasks:
+        chain = " → ".join(f"{name} {seconds:.1f}s" for name, seconds in path.tasks)
+        lines.append(f"  Critical path: {chain} = {path.seconds:.1f}s")
+    serial = sum(t.seconds for t in tasks)
+    wall = sum(timing.seconds for timing in phases.values())
+    saved = serial - wall
+    share = f" ({saved / serial:.0%})" if serial > 0 else ""
+    lines.append(
+        f"  Time saved vs serial: {saved:.1f}s{share} "
+        f"(tasks one after another: {serial:.1f}s; phases took {wall:.1f}s)"
+    )
+    return lines
+
+
+def duration_alerts(
+    phases: dict[str, PhaseTiming],
+    total_seconds: float,
+    *,
+    total_minutes: float,
+    phase1_minutes: float,
+    phase2_minutes: float,
+) -> list[str]:
+    """⚠️ lines for the run and the phases that took longer than their threshold."""
+    alerts = []
+    checks = [
+        ("the whole run", total_seconds, total_minutes, "ALERT_TOTAL_MINUTES"),
+        (PHASE_LABELS["phase1"], phases["phase1"].seconds if "phase1" in phases else 0.0,
+         phase1_minutes, "ALERT_PHASE1_MINUTES"),
+        (PHASE_LABELS["phase2"], phases["phase2"].seconds if "phase2" in phases else 0.0,
+         phase2_minutes, "ALERT_PHASE2_MINUTES"),
+    ]
+    for what, seconds, limit_minutes, setting in checks:
+        if seconds > limit_minutes * 60:
+            alerts.append(
+                f"⚠️ {what} took {minutes_seconds(seconds)}, longer than "
+                f"{setting}={limit_minutes:g} min"
+            )
+    return alerts
+
+
+@dataclass
+class Outcome:
+    status: str  # success, warning, failed, interrupted, skipped
+    exit_code: int
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide_outcome(
+    tasks: list[TaskResult],
+    *,
+    interrupted: str | None,
+    skipped: str | None,
+    strict: bool,
+    completeness_level: str,
+    warnings: list[str],
+) -> Outcome:
+    """The run's status and exit code from everything that happened.
+
+    completeness_level: "ok", "warning" or "critical" (or "n/a" when not measured).
+    """
+    if interrupted:
+        return Outcome("interrupted", SIGNAL_EXIT.get(interrupted, EXIT_FAILURE),
+                       [f"interrupted by SIG{interrupted}"])
+    if skipped:
+        return Outcome("skipped", EXIT_OK, [f"skipped: {skipped}"])
+    failures, soft = [], []
+    for t in tasks:
+        if t.status != "failed":
+            continue
+        what = f"{t.name} failed (exit {t.exit_code})"
+        (failures if t.critical else soft).append(what if t.critical else f"{what}, non-critical")
+    if strict and soft:
+        failures += [f"{s} (--strict)" for s in soft]
+        soft = []
+    if completeness_level == "critical":
+        failures.append("a data completeness figure is below its critical threshold")
+    if failures:
+        return Outcome("failed", EXIT_FAILURE, failures + soft)
+    if soft or warnings or completeness_level == "warning":
+        return Outcome("warning", EXIT_OK, soft + warnings)
+    return Outcome("success", EXIT_OK, [])

@@ -1,0 +1,100 @@
+"""What a driver hands to `python -m divpipe.runs finish`: its tasks and phases.
+
+The driver writes two tab-separated files into its state directory:
+
+- tasks.tsv: name, phase, critical (0/1), status, exit code, start, end,
+  log path, note; one line per task scheduled in this run;
+- phases.tsv: phase, start, end; one line per phase that ran.
+
+Times are epoch seconds from bash's $EPOCHREALTIME (either decimal mark).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PHASES = ("discovery", "phase1", "step2", "phase2")
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    name: str
+    phase: str
+    critical: bool
+    status: str  # success, failed, skipped, interrupted
+    exit_code: int | None
+    started: float | None
+    finished: float | None
+    log_path: str
+    note: str = ""
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None or self.finished is None:
+            return 0.0
+        return max(0.0, self.finished - self.started)
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    phase: str
+    started: float
+    finished: float
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+
+def epoch(raw: str) -> float | None:
+    raw = raw.strip().replace(",", ".")
+    return float(raw) if raw else None
+
+
+def to_datetime(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _rows(path: Path, width: int) -> list[list[str]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        fields += [""] * (width - len(fields))
+        rows.append(fields[:width])
+    return rows
+
+
+def read_tasks(state_dir: Path) -> list[TaskResult]:
+    tasks = []
+    for name, phase, critical, status, code, start, end, log_path, note in _rows(
+        state_dir / "tasks.tsv", 9
+    ):
+        tasks.append(
+            TaskResult(
+                name=name,
+                phase=phase,
+                critical=critical == "1",
+                status=status,
+                exit_code=int(code) if code.strip() else None,
+                started=epoch(start),
+                finished=epoch(end),
+                log_path=log_path,
+                note=note,
+            )
+        )
+    return tasks
+
+
+def read_phases(state_dir: Path) -> dict[str, PhaseTiming]:
+    timings = {}
+    for phase, start, end in _rows(state_dir / "phases.tsv", 3):
+        started, finished = epoch(start), epoch(end)
+        if started is not None and finished is not None:
+            timings[phase] = PhaseTiming(phase, started, finished)
+    return timings

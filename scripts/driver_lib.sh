@@ -1,0 +1,786 @@
+# shellcheck shell=bash
+# The machinery shared by the nightly drivers, daily_update_v3_parallel.sh and
+# daily_update_v2.sh. A driver sources this file and calls
+#
+#   driver_main DRIVER MAX_PARALLEL "$@"
+#
+# with DRIVER v3 or v2 and MAX_PARALLEL 0 (no limit) or 1 (one task at a time).
+# Everything else is identical, so both drivers leave the same database.
+#
+# Run order: lock -> venv -> trading-day gate -> run record -> discovery ->
+# phase1 -> step2 -> phase2 -> merged logs -> report, history, summary.
+
+declare -gr EXIT_FAILURE=1
+declare -gr EXIT_USAGE=2
+declare -gr EXIT_LOCKED=75
+
+# --- state of the run (globals: the trap handlers need them) ------------------
+DRIVER=""
+MAX_PARALLEL=0
+PROJECT_DIR=""
+RUN_LOG_DIR=""
+RUN_DATA_DIR=""
+TASKS_FILE=""
+MAIN_LOG=""
+STATE_DIR=""
+RUN_ID=""
+RUN_DAY=""
+RUN_STARTED=""
+LOCK_FD=""
+TICKER_PID=""
+SIM_PID=""
+HOLD_PID=""
+FORCE=0
+STRICT=0
+WITH_DISCOVERY=0
+SIMULATE=0
+SIM_SYMBOLS=200
+SIM_SEED=42
+SIM_LATENCY_MS=0
+AS_OF_DATE=""
+FINISHING=0
+
+declare -ga TASK_NAMES=()
+declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
+declare -gA TASK_STATUS=() TASK_RC=() TASK_START=() TASK_END=() TASK_OFFSET=() TASK_NOTE=() TASK_PID=()
+declare -gA PHASE_START=() PHASE_END=()
+declare -gA RUNNING=()  # pid of a running task -> its name
+
+declare -gar PHASES=(discovery phase1 step2 phase2)
+declare -gAr PHASE_LABEL=(
+  [discovery]="Sunday discovery"
+  [phase1]="Phase 1 (Parallel Scrapers)"
+  [step2]="Step 2 (Main Update)"
+  [phase2]="Phase 2 (Parallel Post-Tasks)"
+)
+
+# --- small helpers ------------------------------------------------------------
+
+log() {
+  local line
+  line="$(date '+%Y-%m-%d %H:%M:%S') $*"
+  printf '%s\n' "${line}"
+  if [[ -n "${MAIN_LOG}" ]]; then
+    printf '%s\n' "${line}" >>"${MAIN_LOG}"
+  fi
+}
+
+die_usage() {
+  printf '❌ %s: %s (try --help)\n' "$(basename "$0")" "$1" >&2
+  exit "${EXIT_USAGE}"
+}
+
+usage() {
+  cat <<EOF
+usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]
+       $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L]
+
+Runs the nightly divpipe pipeline (${DRIVER}: $(
+    if ((MAX_PARALLEL == 1)); then echo "one task at a time"; else echo "the tasks of a phase in parallel"; fi
+  )).
+
+  --force             run even when the NYSE is closed (same as FORCE_RUN=true)
+  --strict            a failed non-critical task fails the run (exit 1)
+  --discovery         run the Sunday discovery today as well
+  --date YYYY-MM-DD   decide the trading-day gate and Sunday discovery as if
+                      it were this date (New York); default: today in New York
+  --simulate          start the market simulator and run everything against it:
+                      no network, no API key; implies --force and --discovery.
+                      Uses DATABASE_URL if set, else an embedded database under
+                      \$DIVPIPE_DATA_DIR/simulate
+  --sim-symbols N     size of the simulated universe (default ${SIM_SYMBOLS})
+  --sim-seed S        seed of the simulated universe (default ${SIM_SEED})
+  --sim-latency-ms L  latency the simulator adds to each response (default ${SIM_LATENCY_MS})
+
+Exit codes: 0 success (warnings allowed), 1 failure, 2 bad usage or configuration,
+75 another run holds the lock, 130 interrupted (INT), 143 terminated (TERM).
+EOF
+}
+
+# Microseconds since the epoch from an $EPOCHREALTIME value (either decimal mark).
+to_us() {
+  local value="${1/[.,]/}"
+  printf '%d\n' "$((10#${value}))"
+}
+
+# "12.3s" between two $EPOCHREALTIME values.
+seconds_between() {
+  local start_us end_us tenths
+  start_us="$(to_us "$1")"
+  end_us="$(to_us "$2")"
+  tenths=$(((end_us - start_us) / 100000))
+  printf '%d.%ds\n' "$((tenths / 10))" "$((tenths % 10))"
+}
+
+is_true() {
+  case "${1,,}" in
+    1 | true | yes | on) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+require_value() {
+  if (($# < 2)) || [[ -z "$2" ]]; then
+    die_usage "$1 needs a value"
+  fi
+}
+
+require_int() {
+  if [[ ! "$2" =~ ^[0-9]+$ ]]; then
+    die_usage "$1: expected a whole number, got '$2'"
+  fi
+}
+
+# --- the task list --------------------------------------------------------------
+
+# task NAME PHASE critical|noncritical COMMAND [ARGS...]: called by scripts/tasks.sh.
+task() {
+  if (($# < 4)); then
+    die_usage "task list: 'task $*' needs a name, a phase, critical|noncritical and a command"
+  fi
+  local name="$1" phase="$2" critical="$3"
+  shift 3
+  if [[ ! "${name}" =~ ^[a-z0-9_]+$ ]]; then
+    die_usage "task list: bad task name '${name}'"
+  fi
+  if [[ -z "${PHASE_LABEL[${phase}]+set}" ]]; then
+    die_usage "task list: task ${name}: unknown phase '${phase}' (discovery, phase1, step2, phase2)"
+  fi
+  case "${critical}" in
+    critical) TASK_CRITICAL["${name}"]=1 ;;
+    noncritical) TASK_CRITICAL["${name}"]=0 ;;
+    *) die_usage "task list: task ${name}: expected critical or noncritical, got '${critical}'" ;;
+  esac
+  if [[ -n "${TASK_PHASE[${name}]+set}" ]]; then
+    die_usage "task list: task ${name} is defined twice"
+  fi
+  TASK_NAMES+=("${name}")
+  TASK_PHASE["${name}"]="${phase}"
+  # Quoted once here, so the command runs later exactly as written in the list.
+  TASK_CMD["${name}"]="$(printf '%q ' "$@")"
+  TASK_STATUS["${name}"]="unscheduled"
+}
+
+# DIVPIPE_TASKS_FILE replaces the task list (tests run the drivers on fake tasks).
+load_tasks() {
+  if [[ ! -f "${TASKS_FILE}" ]]; then
+    die_usage "task list ${TASKS_FILE} not found"
+  fi
+  # shellcheck source=scripts/tasks.sh
+  source "${TASKS_FILE}"
+}
+
+# --- configuration ------------------------------------------------------------
+
+# Read KEY=VALUE lines of .env into the environment, never overriding a
+# variable that is already set (the same rule as the Python side). The file is
+# parsed, not sourced: it is data, and must not run code.
+load_dotenv() {
+  local file="$1" line key value
+  [[ -f "${file}" ]] || return 0
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    if [[ ! "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
+      continue
+    fi
+    key="${BASH_REMATCH[2]}"
+    value="${BASH_REMATCH[3]}"
+    if [[ "${value}" =~ ^\"(.*)\"[[:space:]]*$ || "${value}" =~ ^\'(.*)\'[[:space:]]*$ ]]; then
+      value="${BASH_REMATCH[1]}"
+    else
+      value="${value%%[[:space:]]#*}"
+      value="${value%"${value##*[![:space:]]}"}"
+    fi
+    if [[ -z "${!key+set}" ]]; then
+      export "${key}=${value}"
+    fi
+  done <"${file}"
+}
+
+# A setting that is a path: relative values are under the project directory.
+project_path() {
+  local value="$1"
+  value="${value/#\~/${HOME}}"
+  if [[ "${value}" == /* ]]; then
+    printf '%s\n' "${value}"
+  else
+    printf '%s\n' "${PROJECT_DIR}/${value}"
+  fi
+}
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --force) FORCE=1 ;;
+      --strict) STRICT=1 ;;
+      --discovery) WITH_DISCOVERY=1 ;;
+      --simulate) SIMULATE=1 ;;
+      --date)
+        require_value "$@"
+        if [[ ! "$2" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || ! date -d "$2" >/dev/null 2>&1; then
+          die_usage "--date: expected YYYY-MM-DD, got '$2'"
+        fi
+        AS_OF_DATE="$2"
+        shift
+        ;;
+      --sim-symbols)
+        require_value "$@"
+        require_int "$1" "$2"
+        SIM_SYMBOLS="$2"
+        shift
+        ;;
+      --sim-seed)
+        require_value "$@"
+        require_int "$1" "$2"
+        SIM_SEED="$2"
+        shift
+        ;;
+      --sim-latency-ms)
+        require_value "$@"
+        require_int "$1" "$2"
+        SIM_LATENCY_MS="$2"
+        shift
+        ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      *) die_usage "unknown argument '$1'" ;;
+    esac
+    shift
+  done
+  if is_true "${FORCE_RUN:-false}"; then
+    FORCE=1
+  fi
+  if ((SIMULATE)); then
+    FORCE=1
+    WITH_DISCOVERY=1
+  fi
+}
+
+# --- the lock -----------------------------------------------------------------
+
+# flock is atomic and the kernel releases it when the holder dies. The file is
+# opened without truncation, so a second instance changes nothing of the first.
+take_lock() {
+  local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder=""
+  exec {LOCK_FD}<>"${lock_file}"
+  if ! flock -n "${LOCK_FD}"; then
+    holder="$(<"${lock_file}")"
+    printf '%s ⚠️ %s: another run is already running (pid %s): exiting %d\n' \
+      "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${holder:-unknown}" "${EXIT_LOCKED}" >&2
+    exit "${EXIT_LOCKED}"
+  fi
+  printf '%s\n' "$$" >"${lock_file}"
+}
+
+# --- helper processes: simulator and embedded-database holder ----------------
+
+# Start a helper in its own process group, without the lock descriptor (it is
+# not a writer), its output into the state directory.
+start_helper() {
+  local out="$1"
+  shift
+  setsid "$@" >"${out}" 2>&1 </dev/null {LOCK_FD}>&- &
+}
+
+stop_helper() {
+  local pid="$1"
+  [[ -n "${pid}" ]] || return 0
+  kill -TERM -- "-${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+}
+
+wait_for_file_line() {
+  local file="$1" pattern="$2" pid="$3" tries=0
+  while ((tries < 600)); do
+    if [[ -s "${file}" ]] && grep -q -- "${pattern}" "${file}"; then
+      return 0
+    fi
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  return 1
+}
+
+start_simulator() {
+  local port_file="${STATE_DIR}/sim.port" port
+  start_helper "${STATE_DIR}/simulator.log" python -m divpipe sim --port 0 --port-file "${port_file}" \
+    --symbols "${SIM_SYMBOLS}" --seed "${SIM_SEED}" --latency-ms "${SIM_LATENCY_MS}"
+  SIM_PID=$!
+  if ! wait_for_file_line "${port_file}" '[0-9]' "${SIM_PID}"; then
+    log "❌ the simulator did not start:"
+    cat "${STATE_DIR}/simulator.log" >&2 || true
+    return 1
+  fi
+  port="$(<"${port_file}")"
+  export DIVPIPE_SIMULATOR_URL="http://127.0.0.1:${port//[^0-9]/}"
+  log "🧪 simulator: ${DIVPIPE_SIMULATOR_URL} (${SIM_SYMBOLS} symbols, seed ${SIM_SEED}, latency ${SIM_LATENCY_MS} ms)"
+}
+
+# The embedded PostgreSQL stops when the last process using it exits; hold it
+# for the whole run so it does not stop and start between phases.
+hold_embedded_database() {
+  start_helper "${STATE_DIR}/db_hold.log" python -m divpipe db hold
+  HOLD_PID=$!
+  if ! wait_for_file_line "${STATE_DIR}/db_hold.log" '^holding' "${HOLD_PID}"; then
+    log "❌ the embedded database did not start: $(tail -n 5 "${STATE_DIR}/db_hold.log")"
+    return 1
+  fi
+}
+
+# --- running tasks ------------------------------------------------------------
+
+start_ticker() {
+  sleep "${DIVPIPE_PROGRESS_SECONDS:-5}" &
+  TICKER_PID=$!
+}
+
+stop_ticker() {
+  if [[ -n "${TICKER_PID}" ]]; then
+    kill "${TICKER_PID}" 2>/dev/null || true
+    wait "${TICKER_PID}" 2>/dev/null || true
+    TICKER_PID=""
+  fi
+}
+
+print_progress() {
+  local phase="$1" now pid name
+  local -a parts=()
+  now="${EPOCHREALTIME}"
+  for pid in "${!RUNNING[@]}"; do
+    name="${RUNNING[${pid}]}"
+    parts+=("${name} ($(seconds_between "${TASK_START[${name}]}" "${now}"))")
+  done
+  log "⏳ ${PHASE_LABEL[${phase}]}: still running: ${parts[*]}"
+}
+
+launch_task() {
+  local name="$1" log_file size=0
+  log_file="${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+  if [[ -f "${log_file}" ]]; then
+    size="$(stat -c %s "${log_file}")"
+  fi
+  # Logs are appended to, so a second run on one day keeps the first's output;
+  # the merge takes only this run's part, from this offset on.
+  TASK_OFFSET["${name}"]="${size}"
+  TASK_START["${name}"]="${EPOCHREALTIME}"
+  TASK_STATUS["${name}"]="running"
+  # Its own session, so its own process group: a signal to the group reaches
+  # every process the task started, and nothing outside it. A background child
+  # is never a group leader, so setsid does not fork and $! is the group id.
+  # The task keeps the lock descriptor: a task that outlives a killed driver
+  # still keeps the next run out.
+  setsid bash -c "exec ${TASK_CMD[${name}]}" >>"${log_file}" 2>&1 </dev/null &
+  RUNNING[$!]="${name}"
+  TASK_PID["${name}"]=$!
+  log "▶ ${name} started (pid $!)"
+}
+
+task_finished() {
+  local name="$1" rc="$2" took
+  TASK_END["${name}"]="${EPOCHREALTIME}"
+  TASK_RC["${name}"]="${rc}"
+  took="$(seconds_between "${TASK_START[${name}]}" "${TASK_END[${name}]}")"
+  if ((rc == 0)); then
+    TASK_STATUS["${name}"]="success"
+    log "✅ ${name} finished in ${took}"
+  elif ((TASK_CRITICAL[${name}])); then
+    TASK_STATUS["${name}"]="failed"
+    log "❌ ${name} (critical) failed with exit ${rc} after ${took}: see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+  else
+    TASK_STATUS["${name}"]="failed"
+    log "⚠️ ${name} failed with exit ${rc} after ${took} (non-critical, the run goes on): see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+  fi
+}
+
+# Wait until a task finishes or the progress ticker fires.
+wait_for_any() {
+  local phase="$1" finished="" rc=0
+  wait -n -p finished "${!RUNNING[@]}" "${TICKER_PID}" || rc=$?
+  if [[ -z "${finished}" ]]; then
+    return 0
+  fi
+  if [[ "${finished}" == "${TICKER_PID}" ]]; then
+    TICKER_PID=""
+    print_progress "${phase}"
+    start_ticker
+    return 0
+  fi
+  local name="${RUNNING[${finished}]}"
+  unset "RUNNING[${finished}]"
+  task_finished "${name}" "${rc}"
+}
+
+run_phase() {
+  local phase="$1" name
+  local -a pending=()
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_PHASE[${name}]}" == "${phase}" && "${TASK_STATUS[${name}]}" == "planned" ]]; then
+      pending+=("${name}")
+    fi
+  done
+  ((${#pending[@]})) || return 0
+  PHASE_START["${phase}"]="${EPOCHREALTIME}"
+  log "━━ ${PHASE_LABEL[${phase}]}: ${pending[*]}"
+  start_ticker
+  while ((${#pending[@]} + ${#RUNNING[@]})); do
+    while ((${#pending[@]})) && ((MAX_PARALLEL == 0 || ${#RUNNING[@]} < MAX_PARALLEL)); do
+      launch_task "${pending[0]}"
+      pending=("${pending[@]:1}")
+    done
+    wait_for_any "${phase}"
+  done
+  stop_ticker
+  PHASE_END["${phase}"]="${EPOCHREALTIME}"
+  log "━━ ${PHASE_LABEL[${phase}]} done in $(seconds_between "${PHASE_START[${phase}]}" "${PHASE_END[${phase}]}")"
+}
+
+# The first critical task of a phase that failed, if any.
+failed_critical_task() {
+  local phase="$1" name
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_PHASE[${name}]}" == "${phase}" && "${TASK_STATUS[${name}]}" == "failed" ]] &&
+      ((TASK_CRITICAL[${name}])); then
+      printf '%s\n' "${name}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+skip_planned_tasks() {
+  local reason="$1" name
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_STATUS[${name}]}" == "planned" ]]; then
+      TASK_STATUS["${name}"]="skipped"
+      TASK_NOTE["${name}"]="${reason}"
+    fi
+  done
+}
+
+run_phases() {
+  local phase failed later name
+  for phase in "${PHASES[@]}"; do
+    run_phase "${phase}"
+    if failed="$(failed_critical_task "${phase}")"; then
+      later=""
+      for name in "${TASK_NAMES[@]}"; do
+        if [[ "${TASK_STATUS[${name}]}" == "planned" ]]; then
+          later+="${later:+, }${name}"
+        fi
+      done
+      if [[ -n "${later}" ]]; then
+        log "❌ skipping ${later}: critical task ${failed} failed (exit ${TASK_RC[${failed}]})"
+        if [[ "${phase}" == "step2" ]]; then
+          log "❌ Phase 2 skipped because the main update (${failed}) failed"
+        fi
+      fi
+      skip_planned_tasks "critical task ${failed} failed"
+      return 0
+    fi
+  done
+}
+
+# TERM every running task's process group, give them a grace period, then KILL
+# what is left. Every task leader is reaped, so nothing is left behind.
+stop_running_tasks() {
+  local signal_name="$1" pid name rc grace_pid finished
+  stop_ticker
+  ((${#RUNNING[@]})) || return 0
+  for pid in "${!RUNNING[@]}"; do
+    kill -TERM -- "-${pid}" 2>/dev/null || true
+  done
+  sleep "${DIVPIPE_STOP_GRACE_SECONDS:-10}" &
+  grace_pid=$!
+  while ((${#RUNNING[@]})); do
+    finished=""
+    rc=0
+    wait -n -p finished "${!RUNNING[@]}" "${grace_pid}" || rc=$?
+    if [[ -z "${finished}" || "${finished}" == "${grace_pid}" ]]; then
+      break
+    fi
+    name="${RUNNING[${finished}]}"
+    unset "RUNNING[${finished}]"
+    interrupted_task "${name}" "${rc}" "${signal_name}"
+  done
+  kill "${grace_pid}" 2>/dev/null || true
+  wait "${grace_pid}" 2>/dev/null || true
+  for pid in "${!RUNNING[@]}"; do
+    kill -KILL -- "-${pid}" 2>/dev/null || true
+    rc=0
+    wait "${pid}" 2>/dev/null || rc=$?
+    interrupted_task "${RUNNING[${pid}]}" "${rc}" "${signal_name}"
+    unset "RUNNING[${pid}]"
+  done
+  # A leader may have exited before its children: they are still in its group.
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_STATUS[${name}]}" == "interrupted" ]]; then
+      kill -KILL -- "-${TASK_PID[${name}]:-0}" 2>/dev/null || true
+    fi
+  done
+}
+
+interrupted_task() {
+  local name="$1" rc="$2" signal_name="$3"
+  TASK_END["${name}"]="${EPOCHREALTIME}"
+  TASK_RC["${name}"]="${rc}"
+  TASK_STATUS["${name}"]="interrupted"
+  TASK_NOTE["${name}"]="stopped by SIG${signal_name} to the driver"
+  log "❌ ${name} interrupted (exit ${rc})"
+}
+
+# --- the end of a run: merged logs, report, history, alert --------------------
+
+merge_task_logs() {
+  local name status rc took log_file offset size
+  {
+    printf '\n═══════ task logs of run %s ═══════\n' "${RUN_ID}"
+    for name in "${TASK_NAMES[@]}"; do
+      status="${TASK_STATUS[${name}]}"
+      [[ "${status}" != "unscheduled" ]] || continue
+      log_file="${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+      if [[ -z "${TASK_START[${name}]:-}" ]]; then
+        printf '\n─── [%s] %s: not run (%s) ───\n' "${name}" "${status}" "${TASK_NOTE[${name}]:-}"
+        continue
+      fi
+      rc="${TASK_RC[${name}]:-?}"
+      took="$(seconds_between "${TASK_START[${name}]}" "${TASK_END[${name}]:-${EPOCHREALTIME}}")"
+      printf '\n─── [%s] %s · exit %s · %s · %s ───\n' "${name}" "${status}" "${rc}" "${took}" "${log_file}"
+      offset="${TASK_OFFSET[${name}]:-0}"
+      size=0
+      if [[ -f "${log_file}" ]]; then
+        size="$(stat -c %s "${log_file}")"
+      fi
+      if ((size > offset)); then
+        tail -c "+$((offset + 1))" "${log_file}"
+      else
+        printf '(no output)\n'
+      fi
+    done
+    printf '═══════ end of task logs ═══════\n\n'
+  } >>"${MAIN_LOG}"
+}
+
+write_state() {
+  local name phase
+  {
+    for name in "${TASK_NAMES[@]}"; do
+      [[ "${TASK_STATUS[${name}]}" != "unscheduled" ]] || continue
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${name}" "${TASK_PHASE[${name}]}" \
+        "${TASK_CRITICAL[${name}]}" "${TASK_STATUS[${name}]}" "${TASK_RC[${name}]:-}" \
+        "${TASK_START[${name}]:-}" "${TASK_END[${name}]:-}" "${RUN_LOG_DIR}/${name}_${RUN_DAY}.log" \
+        "${TASK_NOTE[${name}]:-}"
+    done
+  } >"${STATE_DIR}/tasks.tsv"
+  {
+    for phase in "${PHASES[@]}"; do
+      if [[ -n "${PHASE_START[${phase}]:-}" ]]; then
+        printf '%s\t%s\t%s\n' "${phase}" "${PHASE_START[${phase}]}" "${PHASE_END[${phase}]:-${EPOCHREALTIME}}"
+      fi
+    done
+  } >"${STATE_DIR}/phases.tsv"
+}
+
+# Exit code from the tasks alone: used when the report step itself fails.
+fallback_exit_code() {
+  local name
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_STATUS[${name}]}" == "failed" ]] && { ((TASK_CRITICAL[${name}])) || ((STRICT)); }; then
+      printf '%d\n' "${EXIT_FAILURE}"
+      return 0
+    fi
+  done
+  printf '0\n'
+}
+
+run_alert() {
+  local summary="$1" rc=0
+  [[ -n "${ALERT_COMMAND:-}" ]] || return 0
+  log "📣 running ALERT_COMMAND with ${summary}"
+  # The summary's path is appended as the command's last argument.
+  timeout 120 bash -c "${ALERT_COMMAND} \"\$1\"" alert "${summary}" >>"${MAIN_LOG}" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    log "⚠️ ALERT_COMMAND exited ${rc}"
+  fi
+}
+
+# Report, history and summary; then exit. $1: "" or the signal that stopped us.
+finish_run() {
+  local signal_name="$1" skipped_reason="${2:-}" rc=0 summary report
+  FINISHING=1
+  summary="${RUN_LOG_DIR}/summary_${RUN_ID}.json"
+  report="${STATE_DIR}/report.txt"
+  write_state
+  merge_task_logs
+  local -a args=(finish --run-id "${RUN_ID}" --driver "${DRIVER}" --state-dir "${STATE_DIR}"
+    --started-at "${RUN_STARTED}" --main-log "${MAIN_LOG}" --summary "${summary}")
+  if ((STRICT)); then
+    args+=(--strict)
+  fi
+  if [[ -n "${signal_name}" ]]; then
+    args+=(--interrupted "${signal_name}")
+  fi
+  if [[ -n "${skipped_reason}" ]]; then
+    args+=(--skipped "${skipped_reason}")
+  fi
+  python -m divpipe.runs "${args[@]}" >"${report}" 2>>"${MAIN_LOG}" || rc=$?
+  cat "${report}" >>"${MAIN_LOG}"
+  cat "${report}"
+  if [[ ! -s "${summary}" ]]; then
+    log "❌ the run report could not be written (exit ${rc}): see ${MAIN_LOG}"
+    if [[ "${signal_name}" == INT ]]; then
+      rc=130
+    elif [[ "${signal_name}" == TERM ]]; then
+      rc=143
+    else
+      rc="$(fallback_exit_code)"
+      ((rc != 0)) || rc="${EXIT_FAILURE}"
+    fi
+  fi
+  if ((rc != 0)); then
+    run_alert "${summary}"
+  fi
+  exit "${rc}"
+}
+
+on_signal() {
+  local signal_name="$1"
+  trap '' TERM INT
+  if ((FINISHING)); then
+    return 0
+  fi
+  log "❌ received SIG${signal_name}: stopping every task"
+  stop_running_tasks "${signal_name}"
+  skip_planned_tasks "run interrupted by SIG${signal_name}"
+  finish_run "${signal_name}"
+}
+
+on_exit() {
+  local pid
+  stop_ticker
+  # Reached with tasks still running only on an unexpected error: stop them.
+  for pid in "${!RUNNING[@]}"; do
+    kill -KILL -- "-${pid}" 2>/dev/null || true
+  done
+  stop_helper "${SIM_PID}"
+  stop_helper "${HOLD_PID}"
+  if [[ -n "${STATE_DIR}" && -d "${STATE_DIR}" ]]; then
+    rm -rf -- "${STATE_DIR}"
+  fi
+}
+
+# Task logs, run logs and summaries older than LOG_RETENTION_DAYS.
+clean_old_logs() {
+  local days="${LOG_RETENTION_DAYS:-30}" deleted=""
+  require_int LOG_RETENTION_DAYS "${days}"
+  deleted="$(find "${RUN_LOG_DIR}" -maxdepth 1 -type f \
+    \( -name '*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log' -o -name 'summary_*.json' \) \
+    -mmin "+$((days * 24 * 60))" -print -delete)" || log "⚠️ could not delete old logs in ${RUN_LOG_DIR}"
+  if [[ -n "${deleted}" ]]; then
+    log "🧹 deleted $(grep -c '' <<<"${deleted}") log file(s) older than ${days} days"
+  fi
+}
+
+plan_tasks() {
+  local which="$1" name phase
+  for name in "${TASK_NAMES[@]}"; do
+    phase="${TASK_PHASE[${name}]}"
+    if [[ "${phase}" == "discovery" ]]; then
+      ((WITH_DISCOVERY)) || continue
+    elif [[ "${which}" != "full" ]]; then
+      continue
+    fi
+    TASK_STATUS["${name}"]="planned"
+  done
+}
+
+# --- main ---------------------------------------------------------------------
+
+driver_main() {
+  DRIVER="$1"
+  MAX_PARALLEL="$2"
+  shift 2
+  RUN_STARTED="${EPOCHREALTIME}"
+  PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+  parse_args "$@"
+  TASKS_FILE="${PROJECT_DIR}/scripts/tasks.sh"
+  if [[ -n "${DIVPIPE_TASKS_FILE:-}" ]]; then
+    TASKS_FILE="$(readlink -f -- "${DIVPIPE_TASKS_FILE}")"
+  fi
+  cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
+  # DIVPIPE_ENV_FILE names another dotenv file, as on the Python side.
+  load_dotenv "$(project_path "${DIVPIPE_ENV_FILE:-.env}")"
+  RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
+  RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"
+  mkdir -p -- "${RUN_LOG_DIR}" "${RUN_DATA_DIR}"
+  load_tasks
+
+  take_lock
+  RUN_DAY="$(date '+%Y%m%d')"
+  RUN_ID="$(date -u '+%Y%m%dT%H%M%SZ')-${DRIVER}-$$"
+  MAIN_LOG="${RUN_LOG_DIR}/daily_update_${DRIVER}_${RUN_DAY}.log"
+  STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/divpipe_run.XXXXXX")"
+  trap on_exit EXIT
+  trap 'on_signal TERM' TERM
+  trap 'on_signal INT' INT
+  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1
+
+  log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
+  "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
+    log "❌ could not prepare the virtual environment: see ${MAIN_LOG}"
+    exit "${EXIT_FAILURE}"
+  }
+  export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
+  export PATH="${VIRTUAL_ENV}/bin:${PATH}"
+  clean_old_logs
+
+  if ((SIMULATE)); then
+    if [[ -z "${DATABASE_URL:-}" ]]; then
+      # Never mix simulated data into the real embedded database.
+      export DIVPIPE_DATA_DIR="${RUN_DATA_DIR}/simulate"
+      export BACKUP_DIR="${DIVPIPE_DATA_DIR}/backups"
+      mkdir -p -- "${DIVPIPE_DATA_DIR}"
+    fi
+    start_simulator || exit "${EXIT_FAILURE}"
+  fi
+
+  local -a plan_args=(plan)
+  if ((FORCE)); then plan_args+=(--force); fi
+  if ((WITH_DISCOVERY)); then plan_args+=(--discovery); fi
+  if [[ -n "${AS_OF_DATE}" ]]; then plan_args+=(--date "${AS_OF_DATE}"); fi
+  local plan_line rc=0 which discovery as_of
+  plan_line="$(python -m divpipe.runs "${plan_args[@]}" 2>>"${MAIN_LOG}")" || rc=$?
+  if ((rc != 0)); then
+    log "❌ could not decide whether to run (exit ${rc}): see ${MAIN_LOG}"
+    exit "${rc}"
+  fi
+  read -r which discovery as_of <<<"${plan_line}"
+  WITH_DISCOVERY="${discovery}"
+  if [[ "${which}" == "skip" ]]; then
+    log "SKIPPED: not a trading day (${as_of}, NYSE closed); FORCE_RUN=true or --force overrides"
+    finish_run "" "not a trading day (${as_of})"
+  fi
+  if ((FORCE)); then
+    log "FORCE: running regardless of the trading-day gate (${as_of})"
+  elif [[ "${which}" == "discovery-only" ]]; then
+    log "SKIPPED: not a trading day (${as_of}): only the Sunday discovery runs"
+  fi
+  plan_tasks "${which}"
+
+  if [[ -z "${DATABASE_URL:-}" ]]; then
+    hold_embedded_database || true
+  fi
+  rc=0
+  python -m divpipe.runs start --run-id "${RUN_ID}" --driver "${DRIVER}" --log-path "${MAIN_LOG}" \
+    --state-dir "${STATE_DIR}" >"${STATE_DIR}/start.log" 2>&1 || rc=$?
+  cat "${STATE_DIR}/start.log" >>"${MAIN_LOG}"
+  if ((rc != 0)); then
+    log "⚠️ could not record the start of the run in pipeline_runs (exit ${rc}): see ${MAIN_LOG}"
+  fi
+
+  run_phases
+  finish_run ""
+}
