@@ -1,0 +1,247 @@
+"""`client(source)`: the one way the pipeline fetches a URL.
+
+Each source gets one `HttpClient` per process, shared by its threads: one
+connection pool, browser-like headers, connect/read timeouts, a response size
+cap, retries with exponential backoff and jitter (honouring Retry-After), and
+the per-host token bucket in front of every attempt.
+
+The retry loop is ours rather than urllib3's `Retry` because every attempt
+must pass the rate limiter again and be counted, and a 429 must cool the
+whole host down, not just this thread.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json as _json
+import logging
+import random
+import threading
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from divpipe.config import SOURCES, get_settings
+from divpipe.errors import FetchError
+from divpipe.net import counters, ratelimit, redirect
+from divpipe.net.headers import headers_for
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Never sleep longer than this on a server's Retry-After: a nightly job
+# would rather give up on one page than stall for an hour.
+MAX_RETRY_AFTER = 120.0
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Malformed(Exception):
+    pass
+
+
+@dataclass
+class Response:
+    status: int
+    content: bytes
+    headers: Mapping[str, str]
+    url: str  # the URL asked for (never the simulator's)
+    encoding: str | None = None
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding or "utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ValueError when it is not JSON."""
+        if self._json is None:
+            self._json = _json.loads(self.content)
+        return self._json
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """Thread-safe HTTP GETs for one source. Get it with `client(source)`."""
+
+    def __init__(self, source: str, settings=None):
+        self.source = source
+        self.settings = settings or get_settings()
+        self._session = requests.Session()
+        # Marks our own sessions so the class-level yfinance wrapper
+        # (divpipe.net.yahoo) lets them through untouched.
+        self._session._divpipe_managed = True
+        # Proxies and netrc from the environment are not ours to follow.
+        self._session.trust_env = False
+        pool = max(10, self.settings.workers(source) * 2) if source in SOURCES else 10
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.clear()
+        self._session.headers.update(headers_for(source))
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng_lock = threading.Lock()
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept_status: Collection[int] = (),
+    ) -> Response:
+        """GET `url`; retry transient failures; raise FetchError when giving up.
+
+        Statuses in `accept_status` (say 404 for a page that may not exist)
+        are returned instead of raised.
+        """
+        return self._fetch(url, params, headers, accept_status, want_json=False)
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """GET and parse JSON; a body that does not parse is retried like a 5xx.
+
+        A CDN that cuts or garbles a body now and then is a transient fault;
+        a body that never parses still ends in FetchError naming the host.
+        """
+        return self._fetch(url, params, headers, (), want_json=True).json()
+
+    # -- internals -------------------------------------------------------
+
+    def _fetch(self, url, params, headers, accept_status, *, want_json: bool) -> Response:
+        parts = urlsplit(url)
+        host, path = parts.hostname or "?", parts.path or "/"
+        target, original_host = redirect.rewrite(url)
+        extra = dict(headers or {})
+        if original_host:
+            extra[redirect.ORIGINAL_HOST_HEADER] = original_host
+        bucket = ratelimit.bucket_for(host)
+        attempts = self.settings.http_retries + 1
+        last_status: int | str | None = None
+        reason = ""
+        for attempt in range(attempts):
+            if attempt:
+                counters.record(host, "retries")
+            waited = bucket.acquire()
+            if waited:
+                counters.record(host, "throttled_ms", int(waited * 1000))
+            counters.record(host, "requests")
+            retry_after = None
+            try:
+                response = self._once(target, params, extra, url)
+            except _BodyTooLarge as exc:
+                counters.record(host, "failures")
+                raise FetchError(host, path, "body too large", str(exc)) from None
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                last_status, reason = type(exc).__name__, _short(exc)
+            except requests.RequestException as exc:
+                # Truncated bodies and broken chunked encoding land here.
+                last_status, reason = type(exc).__name__, _short(exc)
+            else:
+                last_status, reason = response.status, ""
+                if response.status in RETRY_STATUSES:
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    if response.status == 429:
+                        # The host told us we are too fast: every thread waits.
+                        bucket.cooldown(retry_after if retry_after is not None else self._backoff(attempt))
+                elif response.status >= 400 and response.status not in accept_status:
+                    counters.record(host, "failures")
+                    raise FetchError(host, path, response.status)
+                elif want_json and response.status < 400:
+                    try:
+                        response.json()
+                        return response
+                    except ValueError:
+                        last_status, reason = response.status, "body is not valid JSON"
+                else:
+                    return response
+            if attempt + 1 < attempts:
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                log.debug("retrying %s%s after %s in %.2fs", host, path, last_status, delay)
+                time.sleep(min(delay, MAX_RETRY_AFTER))
+        counters.record(host, "failures")
+        raise FetchError(host, path, last_status, reason)
+
+    def _once(self, target, params, extra, asked_url) -> Response:
+        timeout = (self.settings.http_connect_timeout, self.settings.http_read_timeout)
+        cap = self.settings.http_max_bytes
+        with self._session.get(target, params=params, headers=extra, timeout=timeout,
+                               stream=True, allow_redirects=False) as raw:
+            declared = raw.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise _BodyTooLarge(f"{declared} bytes declared, limit {cap}")
+            chunks, size = [], 0
+            for chunk in raw.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > cap:
+                    raise _BodyTooLarge(f"more than {cap} bytes")
+                chunks.append(chunk)
+            return Response(
+                status=raw.status_code,
+                content=b"".join(chunks),
+                headers=CaseInsensitiveDict(raw.headers),
+                url=asked_url,
+                encoding=raw.encoding,
+            )
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.http_backoff * (2 ** attempt)
+        with self._rng_lock:
+            # Full jitter: threads that failed together do not retry together.
+            return base / 2 + self._rng.uniform(0, base / 2)
+
+
+def _short(exc: Exception) -> str:
+    # Exception texts from requests embed the full URL (and so the query string,
+    # which may carry a token): keep the class name only.
+    return type(exc).__name__
+
+
+_clients_lock = threading.Lock()
+_clients: dict[str, HttpClient] = {}
+
+
+def client(source: str) -> HttpClient:
+    """The process-wide client for `source` (one of config.SOURCES)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    with _clients_lock:
+        existing = _clients.get(source)
+        if existing is None:
+            existing = _clients[source] = HttpClient(source)
+        return existing
+
+
+def reset_clients() -> None:
+    with _clients_lock:
+        for c in _clients.values():
+            c._session.close()
+        _clients.clear()

@@ -1,0 +1,89 @@
+"""`python -m divpipe sim`: run the simulator until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from divpipe.sim.faults import RANDOM_KINDS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m divpipe sim",
+                                description="Serve the simulated market on a local port.")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    p.add_argument("--port-file", type=Path, help="write the chosen port here once listening")
+    p.add_argument("--symbols", type=int, default=200, help="symbols in the universe")
+    p.add_argument("--seed", type=int, default=0, help="universe and fault seed")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every response")
+    p.add_argument("--rate-limit", type=float, default=None,
+                   help="requests/s per host before answering 429 (default: no limit)")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that misbehave (0..1)")
+    p.add_argument("--fault-kinds", default=",".join(RANDOM_KINDS),
+                   help=f"comma-separated subset of {','.join(RANDOM_KINDS)}")
+    return p
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    problems = []
+    if not 0 <= args.port <= 65535:
+        problems.append("--port must be within 0..65535")
+    if args.symbols < 1:
+        problems.append("--symbols must be >= 1")
+    if not 0.0 <= args.fault_rate <= 1.0:
+        problems.append("--fault-rate must be within 0..1")
+    if args.rate_limit is not None and args.rate_limit <= 0:
+        problems.append("--rate-limit must be > 0")
+    if args.latency_ms < 0:
+        problems.append("--latency-ms must be >= 0")
+    kinds = tuple(k for k in args.fault_kinds.split(",") if k)
+    if set(kinds) - set(RANDOM_KINDS) or not kinds:
+        problems.append(f"--fault-kinds must be a subset of {','.join(RANDOM_KINDS)}")
+    if args.port_file is not None and not args.port_file.parent.is_dir():
+        problems.append(f"--port-file: directory {args.port_file.parent} does not exist")
+    if problems:
+        print(f"❌ {problems[0]}", file=sys.stderr)
+        return 2
+
+    from divpipe.sim.server import SimServer
+    from divpipe.sim.universe import Universe
+
+    started = time.monotonic()
+    universe = Universe(args.symbols, args.seed)
+    server = SimServer(universe, latency_ms=args.latency_ms, rate_limit=args.rate_limit,
+                       fault_rate=args.fault_rate, seed=args.seed, fault_kinds=kinds, port=args.port)
+    try:
+        server.start()
+    except OSError as err:
+        print(f"❌ cannot listen on port {args.port}: {err.strerror}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.port_file is not None:
+            _write_atomically(args.port_file, f"{server.port}\n")
+        print(f"✅ simulator: {universe.n_symbols} symbols (seed {args.seed}) at {server.url} "
+              f"after {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if args.port_file is not None:
+            args.port_file.unlink(missing_ok=True)
+    print("✅ simulator stopped", file=sys.stderr)
+    return 0
