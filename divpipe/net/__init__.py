@@ -7,7 +7,7 @@ through the same limits by `divpipe.net.yahoo.prepare_yfinance()`.
 from __future__ import annotations
 
 from divpipe.net import counters, ratelimit
-from divpipe.net.client import HttpClient, Response, client, reset_clients
+from divpipe.net.httpclient import HttpClient, Response, client, reset_clients
 
 request_count = counters.request_count
 stats = counters.stats

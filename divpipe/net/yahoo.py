@@ -4,7 +4,7 @@ yfinance builds its own sessions (curl_cffi's, or requests' when curl_cffi
 is disabled) and refuses wrapped or caching sessions, and its URLs are
 constants imported by name all over the package. What reliably reaches every
 request is the `request` method of the two session classes, so we wrap it
-once, at class level. Our own sessions (divpipe.net.client) are marked and
+once, at class level. Our own sessions (divpipe.net.httpclient) are marked and
 pass through untouched: they already did all of this themselves.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from divpipe.config import get_settings
 from divpipe.net import counters, hosts, ratelimit, redirect
-from divpipe.net.client import retry_after_seconds
+from divpipe.net.httpclient import retry_after_seconds
 
 log = logging.getLogger(__name__)
 

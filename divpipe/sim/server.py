@@ -14,7 +14,7 @@ import socket
 import struct
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -174,6 +174,7 @@ class SimServer:
         self._requests: dict[str, Counter] = defaultdict(Counter)
         self._faults: Counter = Counter()
         self._conns: set[socket.socket] = set()
+        self._arrivals: deque[tuple[float, str]] = deque(maxlen=100_000)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -235,14 +236,22 @@ class SimServer:
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+            self._arrivals.clear()
 
     def inject(self, *kinds: str, host: str | None = None, path_prefix: str | None = None) -> None:
         """Serve these faults, in order, to the next requests matching host/path."""
         self.faults.inject(kinds, host, path_prefix)
 
     def _count(self, host: str, path: str) -> None:
+        now = time.monotonic()
         with self._lock:
             self._requests[host][path] += 1
+            self._arrivals.append((now, host))
+
+    def arrivals(self, host: str | None = None) -> list[float]:
+        """time.monotonic() at which recent requests (to `host`) arrived, oldest first."""
+        with self._lock:
+            return [t for t, h in self._arrivals if host is None or h == host]
 
     def _fault(self, kind: str) -> None:
         with self._lock:

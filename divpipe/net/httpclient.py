@@ -40,6 +40,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 
 
+_sleep = time.sleep  # tests replace it to see the backoff without waiting
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -160,18 +163,23 @@ class HttpClient:
             except _BodyTooLarge as exc:
                 counters.record(host, "failures")
                 raise FetchError(host, path, "body too large", str(exc)) from None
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                last_status, reason = type(exc).__name__, _short(exc)
-            except requests.RequestException as exc:
-                # Truncated bodies and broken chunked encoding land here.
-                last_status, reason = type(exc).__name__, _short(exc)
+            except (requests.RequestException, OSError) as exc:
+                # Timeouts, resets, truncated bodies. Only the class name is
+                # kept: requests' messages embed the full URL, query included,
+                # and a query may carry a token.
+                last_status, reason = type(exc).__name__, ""
             else:
                 last_status, reason = response.status, ""
-                if response.status in RETRY_STATUSES:
+                if response.status == 429:
+                    # The host says we are too fast: every thread of the process
+                    # waits (in bucket.acquire), not just this one.
+                    pause = retry_after_seconds(response.headers.get("Retry-After"))
+                    if pause is None:
+                        pause = self._backoff(attempt)
+                    bucket.cooldown(min(pause, MAX_RETRY_AFTER))
+                    retry_after = 0.0
+                elif response.status in RETRY_STATUSES:
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                    if response.status == 429:
-                        # The host told us we are too fast: every thread waits.
-                        bucket.cooldown(retry_after if retry_after is not None else self._backoff(attempt))
                 elif response.status >= 400 and response.status not in accept_status:
                     counters.record(host, "failures")
                     raise FetchError(host, path, response.status)
@@ -186,7 +194,8 @@ class HttpClient:
             if attempt + 1 < attempts:
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 log.debug("retrying %s%s after %s in %.2fs", host, path, last_status, delay)
-                time.sleep(min(delay, MAX_RETRY_AFTER))
+                if delay:
+                    _sleep(min(delay, MAX_RETRY_AFTER))
         counters.record(host, "failures")
         raise FetchError(host, path, last_status, reason)
 
@@ -217,12 +226,6 @@ class HttpClient:
         with self._rng_lock:
             # Full jitter: threads that failed together do not retry together.
             return base / 2 + self._rng.uniform(0, base / 2)
-
-
-def _short(exc: Exception) -> str:
-    # Exception texts from requests embed the full URL (and so the query string,
-    # which may carry a token): keep the class name only.
-    return type(exc).__name__
 
 
 _clients_lock = threading.Lock()
