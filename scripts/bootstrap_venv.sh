@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Create the project's virtual environment on first use and keep it in step
-# with requirements.txt. Quiet when there is nothing to do, so the nightly
+# with the requirements. Quiet when there is nothing to do, so the nightly
 # drivers can call it on every run.
 #
-#   scripts/bootstrap_venv.sh [PROJECT_DIR]
+#   scripts/bootstrap_venv.sh [--dev] [PROJECT_DIR]
 #
-# The venv is PROJECT_DIR/.venv. A hash of requirements.txt is kept inside it
-# (.venv/.requirements.sha256): pip runs only when the file changed.
+# The venv is PROJECT_DIR/.venv. --dev installs requirements-dev.txt (tests,
+# linters) as well. A hash of the requirement files is kept inside the venv:
+# pip runs only when they changed. The project itself is put on the venv's
+# path with a .pth file, so scripts/ and the drivers import divpipe from any
+# directory without an install step that would need rebuilding.
 set -euo pipefail
 
 pick_python() {
@@ -22,10 +25,18 @@ pick_python() {
 }
 
 main() {
+  local dev=false
+  if [[ "${1:-}" == "--dev" ]]; then
+    dev=true
+    shift
+  fi
   local project_dir
   project_dir="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
   local venv="${project_dir}/.venv"
   local requirements="${project_dir}/requirements.txt"
+  if [[ "${dev}" == true ]]; then
+    requirements="${project_dir}/requirements-dev.txt"
+  fi
   local stamp="${venv}/.requirements.sha256"
 
   if [[ ! -x "${venv}/bin/python" ]]; then
@@ -34,20 +45,28 @@ main() {
     echo "creating virtual environment ${venv} with ${python}" >&2
     "${python}" -m venv "${venv}"
   fi
-  [[ -f "${requirements}" ]] || return 0
 
+  local site_packages
+  site_packages="$("${venv}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  printf '%s\n' "${project_dir}" >"${site_packages}/divpipe-project.pth"
+
+  # The stamp covers what was asked for: a --dev install satisfies a later plain one.
   local wanted current=""
-  wanted="$(sha256sum "${requirements}")"
+  wanted="$(cat "${project_dir}"/requirements*.txt | sha256sum)"
   wanted="${wanted%% *}"
   if [[ -f "${stamp}" ]]; then
     current="$(<"${stamp}")"
   fi
-  if [[ "${wanted}" == "${current}" ]]; then
+  if [[ "${current}" == "${wanted} dev" || "${current}" == "${wanted} ${dev}" ]]; then
     return 0
   fi
-  echo "installing ${requirements} into ${venv}" >&2
+  echo "installing ${requirements##*/} into ${venv}" >&2
   "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check -r "${requirements}" >&2
-  printf '%s\n' "${wanted}" >"${stamp}"
+  if [[ "${dev}" == true ]]; then
+    printf '%s dev\n' "${wanted}" >"${stamp}"
+  else
+    printf '%s false\n' "${wanted}" >"${stamp}"
+  fi
 }
 
 main "$@"

@@ -101,3 +101,36 @@ def test_caller_transaction_spans_several_upserts(conn):
     bulk_upsert(conn, "raw_stocks", [{"symbol": "B"}], ["symbol"], commit=False)
     conn.rollback()
     assert _fetch(conn, "SELECT count(*) FROM raw_stocks") == [(0,)]
+
+
+def test_concurrent_writer_of_the_same_key_is_merged_not_an_error(db_url, conn):
+    import threading
+    import time
+
+    import psycopg2
+
+    other = psycopg2.connect(db_url)
+    with other.cursor() as cur:  # uncommitted: our INSERT will wait on this key, then collide
+        cur.execute("INSERT INTO raw_stocks (symbol, company, sector) VALUES ('KO', 'Coca-Cola', NULL)")
+    outcome = {}
+
+    def upsert():
+        try:
+            outcome["result"] = bulk_upsert(
+                conn, "raw_stocks",
+                [{"symbol": "KO", "company": None, "sector": "Staples"}, {"symbol": "PEP", "company": "PepsiCo",
+                                                                          "sector": "Staples"}],
+                ["symbol"])
+        except Exception as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=upsert)
+    worker.start()
+    time.sleep(0.5)
+    other.commit()
+    other.close()
+    worker.join(timeout=30)
+    assert "error" not in outcome, outcome.get("error")
+    assert (outcome["result"].inserted, outcome["result"].updated) == (1, 1)
+    assert _fetch(conn, "SELECT symbol, company, sector FROM raw_stocks ORDER BY 1") == [
+        ("KO", "Coca-Cola", "Staples"), ("PEP", "PepsiCo", "Staples")]

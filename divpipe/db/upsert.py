@@ -12,7 +12,6 @@ Rows are COPYed into a temporary staging table, then merged with one
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -21,11 +20,13 @@ from decimal import Decimal
 from itertools import count
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 
 from divpipe.errors import DatabaseError
 
-_COPY_CHUNK_ROWS = 100_000
+_COPY_READ_BYTES = 1 << 16
+_ANALYZE_ABOVE_ROWS = 10_000
 _stage_ids = count()
 
 
@@ -90,7 +91,58 @@ def _dedupe(rows: Iterable[dict], key: Sequence[str]) -> tuple[list[str], list[t
     return columns or [], list(by_key.values())
 
 
+def _changed(columns: list[str], new: str, old: str):
+    """SQL: some non-NULL new value differs from the stored one."""
+    return sql.SQL(" OR ").join(
+        sql.SQL("({n}.{c} IS NOT NULL AND {n}.{c} IS DISTINCT FROM {o}.{c})").format(
+            n=sql.Identifier(new), o=sql.Identifier(old), c=sql.Identifier(c)
+        )
+        for c in columns
+    )
+
+
+def _key_match(key: Sequence[str], left: str, right: str):
+    return sql.SQL(" AND ").join(
+        sql.SQL("{l}.{c} = {r}.{c}").format(
+            l=sql.Identifier(left), r=sql.Identifier(right), c=sql.Identifier(c)
+        )
+        for c in key
+    )
+
+
+def _fast_statements(table: str, columns: list[str], key: Sequence[str], stage: str, stamp: str | None):
+    """UPDATE the rows that changed, then plainly INSERT the rows that are new.
+
+    A plain INSERT costs about half of ON CONFLICT's speculative insertion;
+    if a concurrent writer adds one of our keys in between, the INSERT
+    raises a unique violation and the caller falls back to `_merge_sql`.
+    """
+    ident = sql.Identifier
+    others = [c for c in columns if c not in key]
+    update = None
+    if others:
+        sets = [sql.SQL("{c} = COALESCE(s.{c}, t.{c})").format(c=ident(c)) for c in others]
+        if stamp:
+            sets.append(sql.SQL("{c} = now()").format(c=ident(stamp)))
+        update = sql.SQL(
+            "UPDATE {table} AS t SET {sets} FROM {stage} AS s WHERE {match} AND ({changed})"
+        ).format(
+            table=ident(table), sets=sql.SQL(", ").join(sets), stage=ident(stage),
+            match=_key_match(key, "t", "s"), changed=_changed(others, "s", "t"),
+        )
+    cols = sql.SQL(", ").join(sql.SQL("s.{c}").format(c=ident(c)) for c in columns)
+    insert = sql.SQL(
+        "INSERT INTO {table} ({names}) SELECT {cols} FROM {stage} AS s"
+        " WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {match})"
+    ).format(
+        table=ident(table), names=sql.SQL(", ").join(map(ident, columns)), cols=cols,
+        stage=ident(stage), match=_key_match(key, "t", "s"),
+    )
+    return update, insert
+
+
 def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, stamp: str | None):
+    """One INSERT ... ON CONFLICT: safe against any concurrent writer of the same keys."""
     ident = sql.Identifier
     cols = sql.SQL(", ").join(map(ident, columns))
     others = [c for c in columns if c not in key]
@@ -100,12 +152,8 @@ def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, s
         ]
         if stamp:
             assignments.append(sql.SQL("{s} = now()").format(s=ident(stamp)))
-        changed = sql.SQL(" OR ").join(
-            sql.SQL("(EXCLUDED.{c} IS NOT NULL AND EXCLUDED.{c} IS DISTINCT FROM t.{c})").format(c=ident(c))
-            for c in others
-        )
         action = sql.SQL("DO UPDATE SET {a} WHERE {w}").format(
-            a=sql.SQL(", ").join(assignments), w=changed
+            a=sql.SQL(", ").join(assignments), w=_changed(others, "excluded", "t")
         )
     else:
         action = sql.SQL("DO NOTHING")
@@ -121,6 +169,35 @@ def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, s
         key=sql.SQL(", ").join(map(ident, key)),
         action=action,
     )
+
+
+class _CopyStream:
+    """A file-like COPY source that formats rows as the server asks for them.
+
+    Formatting on our core while the server parses on the other one is most
+    of what makes a million-row COPY fast on a 2-core machine.
+    """
+
+    def __init__(self, tuples: list[tuple]):
+        self._lines = ("\t".join(map(_copy_text, values)) + "\n" for values in tuples)
+        self._pending = ""
+
+    def read(self, size: int = -1) -> str:
+        parts = [self._pending]
+        have = len(self._pending)
+        for line in self._lines:
+            parts.append(line)
+            have += len(line)
+            if 0 <= size <= have:
+                break
+        data = "".join(parts)
+        if size < 0 or len(data) <= size:
+            self._pending = ""
+            return data
+        self._pending = data[size:]
+        return data[:size]
+
+    readline = read
 
 
 def bulk_upsert(
@@ -153,16 +230,26 @@ def bulk_upsert(
             copy = sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
                 stage=ident(stage), cols=sql.SQL(", ").join(map(ident, columns))
             ).as_string(conn)
-            for start in range(0, len(tuples), _COPY_CHUNK_ROWS):
-                buf = io.StringIO()
-                buf.writelines(
-                    "\t".join(map(_copy_text, values)) + "\n"
-                    for values in tuples[start : start + _COPY_CHUNK_ROWS]
-                )
-                buf.seek(0)
-                cur.copy_expert(copy, buf)
-            cur.execute(_merge_sql(table, columns, key, stage, stamp))
-            inserted, updated = cur.fetchone()
+            cur.copy_expert(copy, _CopyStream(tuples), size=_COPY_READ_BYTES)
+            if len(tuples) > _ANALYZE_ABOVE_ROWS:
+                # A fresh temp table has no statistics; without them large joins get nested loops.
+                cur.execute(sql.SQL("ANALYZE {stage}").format(stage=ident(stage)))
+                # The default 4 MB splits a million-row hash join into batches on disk.
+                cur.execute("SET LOCAL work_mem = '256MB'")
+            cur.execute("SAVEPOINT divpipe_fast_upsert")
+            try:
+                update, insert = _fast_statements(table, columns, key, stage, stamp)
+                updated = 0
+                if update is not None:
+                    cur.execute(update)
+                    updated = cur.rowcount
+                cur.execute(insert)
+                inserted = cur.rowcount
+                cur.execute("RELEASE SAVEPOINT divpipe_fast_upsert")
+            except psycopg2.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT divpipe_fast_upsert")
+                cur.execute(_merge_sql(table, columns, key, stage, stamp))
+                inserted, updated = cur.fetchone()
             cur.execute(sql.SQL("DROP TABLE {stage}").format(stage=ident(stage)))
         if commit:
             conn.commit()
