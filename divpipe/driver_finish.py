@@ -176,8 +176,11 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
                 lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {str(err).strip()}"]
                 level = "critical"
 
-    completeness_warnings = ["data completeness: a figure is below its warning threshold"] \
-        if level == "warning" else []
+    completeness_warnings = []
+    if level == "warning":
+        completeness_warnings.append("data completeness: " + (
+            "no symbols are tracked" if found and found[0]["total"] == 0
+            else "a figure is below its warning threshold"))
     outcome = decide_outcome(
         tasks,
         interrupted=request.interrupted,

@@ -48,7 +48,7 @@ declare -gA RUNNING=()  # pid of a running task -> its name
 
 declare -gar PHASES=(discovery phase1 step2 phase2)
 declare -gAr PHASE_LABEL=(
-  [discovery]="Sunday discovery"
+  [discovery]="Discovery (Sundays)"
   [phase1]="Phase 1 (Parallel Scrapers)"
   [step2]="Step 2 (Main Update)"
   [phase2]="Phase 2 (Parallel Post-Tasks)"
@@ -340,7 +340,7 @@ start_ticker() {
 
 stop_ticker() {
   if [[ -n "${TICKER_PID}" ]]; then
-    kill "${TICKER_PID}" 2>/dev/null || true
+    kill -KILL "${TICKER_PID}" 2>/dev/null || true
     wait "${TICKER_PID}" 2>/dev/null || true
     TICKER_PID=""
   fi
@@ -506,7 +506,8 @@ stop_running_tasks() {
     unset "RUNNING[${finished}]"
     interrupted_task "${name}" "${rc}" "${signal_name}"
   done
-  kill "${grace_pid}" 2>/dev/null || true
+  # KILL: started after the handler began ignoring TERM, the sleep ignores it too.
+  kill -KILL "${grace_pid}" 2>/dev/null || true
   wait "${grace_pid}" 2>/dev/null || true
   for pid in "${!RUNNING[@]}"; do
     kill -KILL -- "-${pid}" 2>/dev/null || true

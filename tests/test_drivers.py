@@ -1,0 +1,364 @@
+"""The nightly drivers as processes, on fake tasks (DIVPIPE_TASKS_FILE) and a real database.
+
+Each fake task is a line of bash: it leaves a marker file when it ran, and
+can fail, sleep, wait for its siblings or spawn children, so that locking,
+the trading-day gate, failures, signals and log merging are tested in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+V3 = ROOT / "daily_update_v3_parallel.sh"
+V2 = ROOT / "daily_update_v2.sh"
+SATURDAY, SUNDAY, MONDAY, THANKSGIVING = "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-26"
+DEFAULT_TASKS = [
+    ("discovery", "discovery", "critical"),
+    ("yieldmax", "phase1", "noncritical"),
+    ("cboe", "phase1", "noncritical"),
+    ("main_update", "step2", "critical"),
+    ("companies", "phase2", "noncritical"),
+    ("backup", "phase2", "noncritical"),
+]
+
+
+class FakePipeline:
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.tmp = tmp
+        self.markers = tmp / "markers"
+        self.markers.mkdir()
+        self.tasks_file = tmp / "tasks.sh"
+        self.log_dir = Path(env["LOG_DIR"])
+        self.data_dir = Path(env["DIVPIPE_DATA_DIR"])
+        self.env = {
+            **env,
+            "DIVPIPE_TASKS_FILE": str(self.tasks_file),
+            "DIVPIPE_PROGRESS_SECONDS": "1",
+            "DIVPIPE_STOP_GRACE_SECONDS": "2",
+        }
+        self.define()
+
+    def define(self, tasks=DEFAULT_TASKS, **bodies: str) -> None:
+        """Write the task list; `bodies` replaces the bash of named tasks."""
+        lines = []
+        for name, phase, critical in tasks:
+            body = bodies.get(name, f'echo "{name} says hello"')
+            script = f'touch "{self.markers}/{name}"; {body}'
+            lines.append(f"task {name} {phase} {critical} bash -c {shell_quote(script)}")
+        self.tasks_file.write_text("\n".join(lines) + "\n")
+
+    def ran(self) -> set[str]:
+        return {p.name for p in self.markers.iterdir()}
+
+    def run(self, driver: Path = V3, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(driver), *args], cwd=self.tmp, env={**self.env, **env},
+                              capture_output=True, text=True, timeout=180)
+
+    def start(self, driver: Path = V3, *args: str, **env: str) -> subprocess.Popen:
+        return subprocess.Popen([str(driver), *args], cwd=self.tmp, env={**self.env, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def main_log(self, driver: str = "v3") -> str:
+        return (self.log_dir / f"daily_update_{driver}_{date.today():%Y%m%d}.log").read_text()
+
+    def summary(self, result: subprocess.CompletedProcess | str) -> dict:
+        text = result if isinstance(result, str) else result.stdout
+        line = next(x for x in text.splitlines() if x.startswith("📄 summary: "))
+        return json.loads(Path(line.removeprefix("📄 summary: ")).read_text())
+
+
+def shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def fake(db_env, tmp_path) -> FakePipeline:
+    return FakePipeline(db_env, tmp_path)
+
+
+def task_rows(conn, run_id: str) -> dict[str, tuple]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT task, phase, critical, status, exit_code, log_path FROM task_runs "
+                    "WHERE run_id = %s", (run_id,))
+        return {row[0]: row[1:] for row in cur.fetchall()}
+
+
+def run_row(conn, run_id: str) -> tuple:
+    with conn.cursor() as cur:
+        cur.execute("SELECT driver, status, exit_code, log_path, finished_at IS NOT NULL "
+                    "FROM pipeline_runs WHERE run_id = %s", (run_id,))
+        return cur.fetchone()
+
+
+# --- the task list -----------------------------------------------------------------------------
+
+def test_the_one_task_list_defines_every_nightly_task():
+    listing = subprocess.run(
+        ["bash", "-c", 'task() { echo "$1|$2|$3|${*:4}"; }; source scripts/tasks.sh'],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    tasks = {line.split("|")[0]: line.split("|")[1:] for line in listing}
+    assert list(tasks) == ["discovery", "yieldmax", "cboe", "nasdaq", "nyse", "snowball",
+                           "main_update", "companies", "holdings", "future_div", "backup"]
+    assert tasks["discovery"][:2] == ["discovery", "critical"]
+    assert tasks["main_update"] == ["step2", "critical", "python update_stock_v2.py --mode update"]
+    assert {tasks[n][0] for n in ("yieldmax", "cboe", "nasdaq", "nyse", "snowball")} == {"phase1"}
+    assert tasks["companies"][2].endswith("--mode refresh-companies --limit 100")
+    assert tasks["future_div"][2].endswith("--mode future-dividends --days-ahead 90")
+    assert tasks["backup"][2] == "scripts/backup_database.sh"
+    noncritical = [n for n, (_, crit, _) in tasks.items() if crit == "noncritical"]
+    assert sorted(noncritical) == sorted(set(tasks) - {"discovery", "main_update"})
+
+
+def test_bad_usage_exits_2_and_runs_nothing(fake):
+    for args in (["--bogus"], ["--date", "2026-02-30"], ["--sim-symbols", "many"]):
+        result = fake.run(V3, *args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("❌ ")
+    assert fake.ran() == set()
+
+
+# --- success, per-task logs, summary, history -----------------------------------------------
+
+def test_a_full_run_writes_task_logs_summary_and_history(fake, conn):
+    result = fake.run(V3, "--force", "--discovery")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fake.ran() == {name for name, _, _ in DEFAULT_TASKS}
+    day = f"{date.today():%Y%m%d}"
+    for name, _, _ in DEFAULT_TASKS:
+        # Each task wrote its own file, and only its own output.
+        assert (fake.log_dir / f"{name}_{day}.log").read_text() == f"{name} says hello\n"
+    out = result.stdout
+    assert "⚡ PERFORMANCE BREAKDOWN:\n  Phase 1 (Parallel Scrapers): " in out
+    assert "\n  Step 2 (Main Update): " in out and "\n  Phase 2 (Parallel Post-Tasks): " in out
+    assert "\nTotal execution time: 0m " in out
+    assert "Critical path: discovery" in out and "Time saved vs serial:" in out
+    assert out.index("⚡ PERFORMANCE BREAKDOWN") < out.index("📊 DATA COMPLETENESS")
+
+    summary = fake.summary(result)
+    assert summary["driver"] == "v3" and summary["exit_code"] == 0
+    assert [t["name"] for t in summary["tasks"]] == [name for name, _, _ in DEFAULT_TASKS]
+    assert {t["status"] for t in summary["tasks"]} == {"success"}
+    assert set(summary["phases"]) == {"discovery", "phase1", "step2", "phase2"}
+    rows = task_rows(conn, summary["run_id"])
+    assert rows["main_update"][:4] == ("step2", True, "success", 0)
+    assert rows["cboe"][4] == str(fake.log_dir / f"cboe_{day}.log")
+    assert run_row(conn, summary["run_id"])[:3] == ("v3", summary["status"], 0)
+
+
+def test_v3_runs_a_phase_in_parallel_and_v2_one_task_at_a_time(fake):
+    # Each phase-1 task waits until all three have started: only parallel runs pass.
+    together = (f'touch "{fake.tmp}/started.$$"; for _ in $(seq 200); do '
+                f'[ "$(ls "{fake.tmp}" | grep -c "^started")" -ge 3 ] && exit 0; sleep 0.05; done; exit 9')
+    tasks = [("yieldmax", "phase1", "noncritical"), ("cboe", "phase1", "noncritical"),
+             ("nasdaq", "phase1", "noncritical"), ("main_update", "step2", "critical")]
+    fake.define(tasks, yieldmax=together, cboe=together, nasdaq=together)
+    result = fake.run(V3, "--force")
+    assert result.returncode == 0, result.stdout
+    assert {t["status"] for t in fake.summary(result)["tasks"]} == {"success"}
+
+    # Each task fails if another one is running at the same time.
+    alone = (f'if ls "{fake.tmp}"/running.* >/dev/null 2>&1; then exit 9; fi; '
+             f'touch "{fake.tmp}/running.$$"; sleep 0.3; rm "{fake.tmp}/running.$$"')
+    fake.define(tasks, yieldmax=alone, cboe=alone, nasdaq=alone, main_update=alone)
+    result = fake.run(V2, "--force")
+    assert result.returncode == 0, result.stdout
+    summary = fake.summary(result)
+    assert summary["driver"] == "v2"
+    assert {t["status"] for t in summary["tasks"]} == {"success"}
+
+
+def test_runs_from_any_directory_through_a_symlink(fake, tmp_path):
+    elsewhere = tmp_path / "bin"
+    elsewhere.mkdir()
+    (elsewhere / "nightly").symlink_to(V2)
+    result = subprocess.run(["./nightly", "--force"], cwd=elsewhere, env=fake.env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "main_update" in fake.ran()
+    assert fake.main_log("v2").count("════ divpipe v2 run") == 1
+
+
+# --- failures --------------------------------------------------------------------------------
+
+def test_a_failed_critical_step_skips_phase_2_and_fails_the_run(fake, conn, tmp_path):
+    alert_out = tmp_path / "alerted"
+    alert = tmp_path / "alert.sh"
+    alert.write_text(f'#!/bin/sh\necho "$1" > "{alert_out}"\n')
+    alert.chmod(0o755)
+    fake.define(main_update='echo "database exploded" >&2; exit 1')
+    result = fake.run(V3, "--force", ALERT_COMMAND=str(alert))
+    assert result.returncode == 1
+    assert "main_update" in fake.ran()
+    assert not {"companies", "backup"} & fake.ran()
+    assert "Phase 2 skipped because the main update (main_update) failed" in result.stdout
+    summary = fake.summary(result)
+    assert summary["status"] == "failed"
+    assert alert_out.read_text().strip() == str(fake.log_dir / f"summary_{summary['run_id']}.json")
+    rows = task_rows(conn, summary["run_id"])
+    assert rows["main_update"][2:4] == ("failed", 1)
+    assert rows["companies"][2] == "skipped" and rows["backup"][2] == "skipped"
+    assert run_row(conn, summary["run_id"])[1:3] == ("failed", 1)
+
+
+def test_a_failed_non_critical_task_warns_and_exits_0_unless_strict(fake, tmp_path):
+    alert_out = tmp_path / "alerted"
+    fake.define(cboe="echo cboe went wrong; exit 3")
+    result = fake.run(V3, "--force", ALERT_COMMAND=f"touch {alert_out}; true")
+    assert result.returncode == 0
+    assert "⚠️ cboe failed with exit 3" in result.stdout
+    assert {"companies", "backup"} <= fake.ran()  # the run went on
+    assert fake.summary(result)["status"] == "warning"
+    assert not alert_out.exists()
+
+    result = fake.run(V3, "--force", "--strict")
+    assert result.returncode == 1
+    assert "cboe failed (exit 3), non-critical (--strict)" in result.stdout
+
+
+def test_failed_tasks_logs_are_merged_under_a_header(fake):
+    fake.define(cboe="echo 'cboe: the page changed'; exit 3",
+                main_update="echo 'main update ran'")
+    result = fake.run(V2, "--force")
+    assert result.returncode == 0
+    log = fake.main_log("v2")
+    header = log.index("─── [cboe] failed · exit 3 · ")
+    assert log.index("cboe: the page changed", header) > header
+    assert "─── [main_update] success · exit 0 · " in log
+    assert "─── [backup] success · exit 0 · " in log
+    # The report follows the merged logs.
+    assert log.index("═══════ end of task logs") < log.index("⚡ PERFORMANCE BREAKDOWN")
+
+
+def test_a_task_log_keeps_earlier_runs_and_the_merge_takes_only_this_run(fake):
+    fake.define(cboe='echo "cboe run $(date +%s%N)"')
+    assert fake.run(V3, "--force").returncode == 0
+    first = (fake.log_dir / f"cboe_{date.today():%Y%m%d}.log").read_text()
+    assert fake.run(V3, "--force").returncode == 0
+    both = (fake.log_dir / f"cboe_{date.today():%Y%m%d}.log").read_text()
+    assert both.startswith(first) and len(both.splitlines()) == 2
+    log = fake.main_log("v3")
+    second_run = log[log.rindex("════ divpipe v3 run"):]
+    assert both.splitlines()[1] in second_run and first.strip() not in second_run
+
+
+# --- the lock ----------------------------------------------------------------------------------
+
+def test_two_drivers_started_at_once_leave_exactly_one_running(fake):
+    fake.define(yieldmax="sleep 2")
+    first, second = fake.start(V3, "--force"), fake.start(V2, "--force")
+    results = {proc: proc.communicate(timeout=180) for proc in (first, second)}
+    codes = sorted(proc.returncode for proc in results)
+    assert codes == [0, 75], {p.returncode: out for p, out in results.items()}
+    winner = first if first.returncode == 0 else second
+    loser = second if winner is first else first
+    assert f"already running (pid {winner.pid})" in results[loser][1]
+    # The loser touched nothing: no main log of its own, the winner's pid in the lock file.
+    loser_driver = "v2" if loser is second else "v3"
+    assert not (fake.log_dir / f"daily_update_{loser_driver}_{date.today():%Y%m%d}.log").exists()
+    assert (fake.data_dir / "daily_update.lock").read_text().strip() == str(winner.pid)
+
+
+# --- the trading-day gate ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("day", [SATURDAY, THANKSGIVING])
+def test_a_closed_market_skips_the_run_with_exit_0(fake, conn, day):
+    result = fake.run(V3, "--date", day)
+    assert result.returncode == 0
+    assert "SKIPPED: not a trading day" in result.stdout
+    assert fake.ran() == set()
+    summary = fake.summary(result)
+    assert summary["status"] == "skipped"
+    assert run_row(conn, summary["run_id"])[1] == "skipped"
+
+
+@pytest.mark.parametrize("how", [{"FORCE_RUN": "true"}, {"args": "--force"}])
+def test_force_overrides_the_gate(fake, how):
+    args = [how["args"]] if "args" in how else []
+    env = {k: v for k, v in how.items() if k != "args"}
+    result = fake.run(V3, "--date", SATURDAY, *args, **env)
+    assert result.returncode == 0, result.stdout
+    assert "SKIPPED" not in result.stdout
+    assert fake.ran() == {name for name, phase, _ in DEFAULT_TASKS if phase != "discovery"}
+
+
+def test_sunday_runs_only_the_discovery_and_weekdays_none(fake):
+    result = fake.run(V3, "--date", SUNDAY)
+    assert result.returncode == 0, result.stdout
+    assert fake.ran() == {"discovery"}
+    assert "only the Sunday discovery runs" in result.stdout
+    (fake.markers / "discovery").unlink()
+    assert fake.run(V3, "--date", MONDAY).returncode == 0
+    assert "discovery" not in fake.ran() and "main_update" in fake.ran()
+
+
+# --- signals ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_every_child_and_records_the_run_interrupted(fake, conn, sig, code):
+    pids = fake.tmp / "pids"
+    pids.mkdir()
+    spawn = f'sleep 300 & echo $! > "{pids}/$$.child"; echo $$ > "{pids}/$$.task"; wait'
+    # This one ignores TERM: the driver must KILL it after the grace period.
+    stubborn = f"trap '' TERM; {spawn}"
+    fake.define(yieldmax=spawn, cboe=stubborn)
+    proc = fake.start(V3, "--force")
+    wait_for(lambda: len(list(pids.glob("*.child"))) == 2 and len(list(pids.glob("*.task"))) == 2,
+             "both tasks and their children to start")
+    started = [int(p.read_text()) for p in pids.iterdir()]
+    assert all(alive(pid) for pid in started)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code, out
+    wait_for(lambda: not any(alive(pid) for pid in started), "every task process to be gone", 10)
+    assert "main_update" not in fake.ran()
+    summary = fake.summary(out)
+    assert summary["status"] == "interrupted" and summary["exit_code"] == code
+    rows = task_rows(conn, summary["run_id"])
+    assert rows["yieldmax"][2] == "interrupted" and rows["cboe"][2] == "interrupted"
+    assert rows["main_update"][2] == "skipped"
+    assert run_row(conn, summary["run_id"])[1:3] == ("interrupted", code)
+
+
+# --- housekeeping ------------------------------------------------------------------------------------
+
+def test_old_logs_are_deleted_and_other_files_kept(fake):
+    fake.log_dir.mkdir(parents=True, exist_ok=True)
+    old = [fake.log_dir / "nasdaq_20200101.log", fake.log_dir / "summary_20200101T000000Z-v3-1.json"]
+    recent = fake.log_dir / "nasdaq_20260101.log"
+    keep = fake.log_dir / "notes.txt"
+    for path in [*old, recent, keep]:
+        path.write_text("x")
+    forty_days_ago = time.time() - 40 * 86400
+    for path in [*old, keep]:
+        os.utime(path, (forty_days_ago, forty_days_ago))
+    result = fake.run(V3, "--force", LOG_RETENTION_DAYS="30")
+    assert result.returncode == 0
+    assert not any(p.exists() for p in old)
+    assert recent.exists() and keep.exists()
+    assert "deleted 2 log file(s) older than 30 days" in result.stdout
