@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from divpipe.config import reset_settings
 from divpipe.jobs import companies
 from divpipe.sources.yahoo import Company
 
@@ -150,8 +152,6 @@ def test_second_run_changes_nothing(sim, db_url, conn):
 def test_yahoo_down_fails_and_still_records_the_attempts(make_sim, db_url, conn, caplog, monkeypatch):
     sim = make_sim(fault_rate=1.0, fault_kinds=("500",))
     monkeypatch.setenv("HTTP_RETRIES", "0")
-    from divpipe.config import reset_settings
-
     reset_settings()
     caplog.set_level(logging.INFO)
     symbols = [c.symbol for c in sim.universe.listed()[:3]]
@@ -171,3 +171,14 @@ def test_bad_limit_is_usage_error(db_env, bad):
     )
     assert proc.returncode == 2
     assert "--limit" in proc.stderr
+
+
+def test_command_line_end_to_end(sim, db_url, conn):
+    symbols = [c.symbol for c in sim.universe.listed()[:3]]
+    track(conn, symbols)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "update_stock_v2.py"), "--mode", "refresh-companies", "--limit", "2"],
+        env=dict(os.environ), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "✅ refresh-companies: 2 symbols attempted, 2 symbols filled, 1 symbols still missing" in proc.stderr

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from divpipe.config import reset_settings
 from divpipe.errors import SourceFormatError
 from divpipe.jobs import holdings
 from divpipe.jobs.future_dividends import exchange_today
@@ -150,8 +155,6 @@ def test_etf_without_holdings_is_counted_and_keeps_what_it_had(sim, db_url, conn
 def test_all_fetches_failing_is_a_failed_run(make_sim, db_url, conn, caplog, monkeypatch):
     sim = make_sim(fault_rate=1.0, fault_kinds=("500",))
     monkeypatch.setenv("HTTP_RETRIES", "0")
-    from divpipe.config import reset_settings
-
     reset_settings()
     caplog.set_level(logging.INFO)
     etfs = [c for c in sim.universe.listed() if c.is_etf][:2]
@@ -167,3 +170,14 @@ def test_no_etfs_is_fine(sim, db_url, conn, caplog):
     track(conn, [("AAPL", "EQUITY")])
     assert holdings.run(args()) == 0
     assert summary(caplog).startswith("✅ update-holdings: 0 ETFs")
+
+
+def test_command_line_end_to_end(sim, db_url, conn):
+    etfs = [c for c in sim.universe.listed() if c.is_etf][:3]
+    track(conn, [(c.symbol, "ETF") for c in etfs])
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "update_stock_v2.py"), "--mode", "update-holdings"],
+                          env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "✅ update-holdings: 3 ETFs; holdings changed 3" in proc.stderr
+    assert len(history(conn)) == 3
