@@ -45,3 +45,10 @@ def test_the_javascript_shell_is_named_as_such():
 def test_a_missing_column_is_named():
     with pytest.raises(SourceFormatError, match="'Ex-Date'"):
         nyse.parse(page([], header=["Symbol", "Security Name", "Record Date", "Declaration Date"]), "u")
+
+
+def test_a_truncated_page_is_refused_rather_than_read_as_half_a_table():
+    full = page([["ABC", "ABC Corp", "11/05/2026", "", ""]] * 40)
+    assert len(nyse.parse(full, "u").records) == 40
+    with pytest.raises(SourceFormatError, match="truncated"):
+        nyse.parse(full[: len(full) // 2], "u")

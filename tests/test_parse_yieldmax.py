@@ -34,7 +34,8 @@ def test_fund_list_links_become_unique_tickers():
     assert len(result.rejected) == 1 and "bad4" in result.rejected[0].row
 
 
-@pytest.mark.parametrize("body", [b"<html><body><a href='/about/'>x</a></body></html>", b""])
+@pytest.mark.parametrize("body", [b"<html><body><a href='/about/'>x</a></body></html>", b"",
+                                  b"<html><body><a href='/our-etfs/ulty/'>ULTY</a>"])
 def test_a_fund_list_without_funds_is_a_changed_page(body):
     with pytest.raises(SourceFormatError, match="yieldmax"):
         yieldmax.parse_fund_list(body, "u")

@@ -152,6 +152,26 @@ def test_nasdaq_one_changed_page_fails_the_run_and_writes_nothing(site, env, con
            in errors[0]
     assert "has no key 'rows'" in errors[0] and "nothing written" in errors[0]
     assert rows(conn, "raw_dividends_nasdaq") == []
+    # A changed shape fails every time: fetched once plus the two re-fetches, then given up.
+    assert [q["date"] for _, _, q in site.hits].count("2026-11-03") == 3
+
+
+def test_nasdaq_a_body_garbled_once_is_fetched_again(site, env, conn):
+    served = []
+
+    def flaky(q):
+        served.append(q["date"])
+        body = NASDAQ_DAYS[q["date"]]
+        if q["date"] == "2026-11-02" and served.count("2026-11-02") == 1:
+            return 200, body[: len(body) // 3] + b"\x00<!-- upstream error -->{{"
+        return 200, body
+
+    site.route(*NASDAQ, flaky)
+    proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-02", "--end", "2026-11-04")
+    assert proc.returncode == 0, proc.stderr
+    assert "invalid JSON" in proc.stderr and "fetching it again" in proc.stderr
+    assert "2 inserted" in summary(proc)
+    assert len(rows(conn, "raw_dividends_nasdaq")) == 2
 
 
 def test_nasdaq_a_date_that_keeps_failing_fails_the_run_and_writes_nothing(site, env, conn):
@@ -282,7 +302,7 @@ def yieldmax_fund(query, ticker):
 def test_yieldmax_list_then_funds_and_tickers_flag_skips_the_list(site, env, conn):
     host = "yieldmaxetfs.com"
     site.route(host, "/our-etfs/", b'<a href="https://yieldmaxetfs.com/our-etfs/ulty/">ULTY&reg;</a>'
-                                   b'<a href="https://yieldmaxetfs.com/our-etfs/msty/">MSTY</a>')
+                                   b'<a href="https://yieldmaxetfs.com/our-etfs/msty/">MSTY</a></html>')
     for t in ("ulty", "msty"):
         site.route(host, f"/our-etfs/{t}/", yieldmax_fund({}, t))
     proc = scrape("scrape_yieldmax.py", env)

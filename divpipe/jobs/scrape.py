@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.entry import setup_logging
-from divpipe.errors import ConfigError, DivpipeError
+from divpipe.errors import ConfigError, DivpipeError, SourceFormatError
 from divpipe.fanout import fanout
 from divpipe.sources import normalize
 from divpipe.sources.records import Dividend, ParseResult, Rejected
@@ -56,6 +56,9 @@ def argument_parser(prog: str, description: str) -> ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
+
+# Fetches of a page that did not parse, before its shape counts as changed.
+FORMAT_RETRIES = 2
 
 # A window longer than this is a typo (--end 2062), not a backfill.
 MAX_WINDOW_DAYS = 400
@@ -135,6 +138,21 @@ class Fetcher:
         with self._lock:
             self.pages += 1
         return body
+
+    def get_parsed(self, url: str, parse: Callable[[bytes], R]) -> R:
+        """parse(body of url); a body that does not parse is fetched again before giving up.
+
+        CDNs garble or cut a body now and then; a page whose shape really
+        changed fails every time, and then its SourceFormatError is raised.
+        """
+        for attempt in range(FORMAT_RETRIES + 1):
+            try:
+                return parse(self.get(url))
+            except SourceFormatError as err:
+                if attempt == FORMAT_RETRIES:
+                    raise
+                log.warning("⚠️ %s; fetching it again", err)
+        raise AssertionError("unreachable")
 
     def map(self, items: Sequence[T], fn: Callable[[T], R]) -> list[R]:
         """fn(item) for every item, concurrently; the first error stops the run and is raised."""

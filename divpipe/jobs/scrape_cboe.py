@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
 
         def notices_of(year: int):
             url = cboe.notices_request(year)
-            return cboe.parse_notices(fetcher.get(url), url)
+            return fetcher.get_parsed(url, lambda body: cboe.parse_notices(body, url))
 
         results = fetcher.map(years, notices_of)
         for result in results:
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
 
         def details_of(notice: cboe.Notice):
             url = cboe.detail_request(notice)
-            return cboe.parse_detail(fetcher.get(url), url, notice)
+            return fetcher.get_parsed(url, lambda body: cboe.parse_detail(body, url, notice))
 
         for result in fetcher.map(fresh, details_of):
             harvest.add(result)

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
         def one(day: dt.date):
             url = nasdaq.request_for(day)
-            return nasdaq.parse(fetcher.get(url), url)
+            return fetcher.get_parsed(url, lambda body: nasdaq.parse(body, url))
 
         harvest = scrape.Harvest()
         for result in fetcher.map(dates, one):

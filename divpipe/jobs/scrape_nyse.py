@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
 
     def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
         url = nyse.request()
-        result = nyse.parse(fetcher.get(url), url)
+        result = fetcher.get_parsed(url, lambda body: nyse.parse(body, url))
         harvest = scrape.Harvest(rejected=result.rejected)
         for record in result.records:
             if start <= record.ex_date <= end:

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
         def one(page: int) -> snowball.Page:
             url = snowball.page_request(args.category, page)
-            return snowball.parse_page(fetcher.get(url), url, args.category)
+            return fetcher.get_parsed(url, lambda body: snowball.parse_page(body, url, args.category))
 
         first = one(1)
         if first.pages > MAX_PAGES:

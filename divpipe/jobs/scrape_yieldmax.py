@@ -26,13 +26,13 @@ def main(argv: list[str]) -> int:
         tickers = args.tickers
         if not tickers:
             url = yieldmax.fund_list_request()
-            listed = yieldmax.parse_fund_list(fetcher.get(url), url)
+            listed = fetcher.get_parsed(url, lambda body: yieldmax.parse_fund_list(body, url))
             harvest.rejected.extend(listed.rejected)
             tickers = listed.records
 
         def one(ticker: str):
             url = yieldmax.fund_request(ticker)
-            return yieldmax.parse_fund_page(fetcher.get(url), url, ticker)
+            return fetcher.get_parsed(url, lambda body: yieldmax.parse_fund_page(body, url, ticker))
 
         for result in fetcher.map(tickers, one):
             harvest.add(result)

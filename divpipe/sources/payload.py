@@ -55,14 +55,25 @@ def require(mapping: Any, key: str, source: str, url: str, where: str) -> Any:
     return mapping[key]
 
 
-def html_tables(body: bytes, source: str, url: str) -> list[list[list[str]]]:
-    """Every <table> of an HTML page as rows of cell texts (header row included)."""
+def html_soup(body: bytes, source: str, url: str) -> BeautifulSoup:
+    """The parsed page; SourceFormatError when it is empty or cut short.
+
+    HTML parsers happily read half a page, and half a table would be stored
+    as if it were the whole one: a page without its closing </html> is refused.
+    """
     if not body or not body.strip():
         raise SourceFormatError(source, url, "empty body")
+    if b"</html>" not in body[-4096:].lower():
+        raise SourceFormatError(source, url, "HTML page without its closing </html> (truncated body?)")
     try:
-        soup = BeautifulSoup(decode(body), "lxml")
+        return BeautifulSoup(decode(body), "lxml")
     except Exception as err:  # noqa: BLE001 - a parser crash on garbage is a format error too
         raise SourceFormatError(source, url, f"unparsable HTML ({type(err).__name__})") from None
+
+
+def html_tables(body: bytes, source: str, url: str) -> list[list[list[str]]]:
+    """Every <table> of an HTML page as rows of cell texts (header row included)."""
+    soup = html_soup(body, source, url)
     tables = []
     for table in soup.find_all("table"):
         rows = []

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup
-
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
-from divpipe.sources.payload import decode, table_with_columns
+from divpipe.sources.payload import html_soup, table_with_columns
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "yieldmax"
@@ -47,9 +45,7 @@ def fund_request(ticker: str) -> str:
 
 def parse_fund_list(body: bytes, url: str) -> ParseResult[str]:
     """The fund tickers linked from the list page, in page order, each once."""
-    if not body or not body.strip():
-        raise SourceFormatError(SOURCE, url, "empty body")
-    soup = BeautifulSoup(decode(body), "lxml")
+    soup = html_soup(body, SOURCE, url)
     result: ParseResult[str] = ParseResult()
     for link in soup.find_all("a", href=True):
         href = link["href"]
