@@ -318,6 +318,11 @@ class Universe:
         tickers = self._make_tickers(rng, n, set(yieldmax))
         companies: list[Company] = []
         u = rng.random((n, 8))
+        prices = np.round(np.exp(rng.uniform(np.log(8), np.log(400), n)), 2).tolist()
+        sizes = np.exp(rng.uniform(np.log(2e8), np.log(5e11), n)).tolist()
+        vols = rng.uniform(0.006, 0.018, n).tolist()
+        volumes = rng.uniform(5e4, 5e6, n).astype(int).tolist()
+        staff = rng.uniform(50, 200_000, n).astype(int).tolist()
         sector_names = list(_SECTORS)
         for i in range(n):
             is_etf = kinds[i] == "ETF"
@@ -354,16 +359,14 @@ class Universe:
                 annual_yield = 0.0
             else:
                 annual_yield = 0.01 + 0.07 * r[7]
-            start_price = float(np.round(np.exp(rng.uniform(np.log(8), np.log(400))), 2))
-            size = float(np.exp(rng.uniform(np.log(2e8), np.log(5e11))))
+            start_price = prices[i]
             companies.append(Company(
                 index=i, symbol=ticker, name=name, quote_type=str(kinds[i]), exchange=exchange,
                 sector=sector, industry=industry, frequency=freq, delisted=False, issuer=issuer,
-                start_price=start_price, volatility=float(rng.uniform(0.006, 0.018)),
-                base_volume=int(rng.uniform(5e4, 5e6)),
-                shares_outstanding=int(size / start_price),
+                start_price=start_price, volatility=vols[i], base_volume=volumes[i],
+                shares_outstanding=int(sizes[i] / start_price),
                 annual_yield=float(annual_yield),
-                employees=None if is_etf else int(rng.uniform(50, 200_000)),
+                employees=None if is_etf else staff[i],
             ))
         stocks = [c for c in companies if not c.is_etf]
         # A few delisted symbols (Yahoo answers 404) and share classes (BRK.B style).
