@@ -85,3 +85,32 @@ def test_cookie_is_fetched_once_and_the_cache_lives_in_the_data_dir(sim, tmp_pat
         yf.Ticker(c.yahoo_symbol).history(period="1mo")
     assert sim.requests_to("fc.yahoo.com") == 1
     assert (tmp_path / "data" / "yfinance" / "tkr-tz.db").exists()
+
+
+def test_timezone_cache_persists_between_runs(sim):
+    from divpipe.net.yahoo import reset_yfinance_state
+
+    symbol = sim.universe.listed()[0].yahoo_symbol
+    chart = f"/v8/finance/chart/{symbol}"
+    yf.Ticker(symbol).history(period="1mo")
+    assert sim.requests_to("query2.finance.yahoo.com", chart) == 2  # timezone probe + data
+    reset_yfinance_state()  # as if a new process started: only the on-disk caches remain
+    yf.Ticker(symbol).history(period="1mo")
+    assert sim.requests_to("query2.finance.yahoo.com", chart) == 3
+    assert sim.requests_to("fc.yahoo.com") == 1  # the cookie came from the cache too
+
+
+def test_429_raises_yfratelimiterror_and_pauses_every_yahoo_request(sim):
+    from yfinance.exceptions import YFRateLimitError
+
+    from divpipe.net import yahoo as net_yahoo
+
+    symbol = sim.universe.listed()[0].yahoo_symbol
+    sim.inject("429", "429", host="query2.finance.yahoo.com", path_prefix="/v8/finance/chart/")
+    with pytest.raises(YFRateLimitError):
+        yf.Ticker(symbol).history(period="1mo")
+    assert sim.stats()["faults"] == {"429": 2}
+    assert net_yahoo.cooldown_remaining() > 0.5  # Retry-After: 1 from the second 429
+    frame = yf.Ticker(symbol).history(period="1mo")
+    assert not frame.empty
+    assert net_yahoo.cooldown_remaining() == 0
