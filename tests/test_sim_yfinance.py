@@ -114,3 +114,28 @@ def test_429_raises_yfratelimiterror_and_pauses_every_yahoo_request(sim):
     frame = yf.Ticker(symbol).history(period="1mo")
     assert not frame.empty
     assert net_yahoo.cooldown_remaining() == 0
+
+
+def test_requests_backend_is_redirected_too(sim, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    company = _pick(sim.universe)
+    year_ago = sim.universe.today - dt.timedelta(days=365)
+    script = (
+        "import yfinance as yf\n"
+        "from divpipe.net.yahoo import prepare_yfinance\n"
+        "prepare_yfinance()\n"
+        "from yfinance import _http\n"
+        "assert not _http.HAS_CURL_CFFI\n"
+        f"f = yf.Ticker({company.yahoo_symbol!r}).history(start={year_ago.isoformat()!r}, auto_adjust=False)\n"
+        "print(len(f), int((f['Dividends'] > 0).sum()))\n"
+    )
+    env = {**os.environ, "YF_DISABLE_CURL_CFFI": "1", "DIVPIPE_SIMULATOR_URL": sim.url,
+           "DIVPIPE_DATA_DIR": str(tmp_path / "sub"), "DIVPIPE_ENV_FILE": os.devnull}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows, dividends = map(int, out.stdout.split())
+    assert rows > 200 and dividends == sum(d.ex_date >= year_ago for d in sim.universe.paid_dividends(company.symbol))
+    assert sim.requests_to("query2.finance.yahoo.com", f"/v8/finance/chart/{company.yahoo_symbol}") >= 1
