@@ -101,13 +101,19 @@ def test_symbol_translation_both_ways(ours, theirs):
 
 def test_dividend_yield_in_percent_points_becomes_a_fraction():
     # yfinance passes on Yahoo's dividendYield in percent points: 0.44 means 0.44 %.
-    assert yahoo.dividend_yield({"dividendYield": 0.44, "trailingAnnualDividendYield": 0.0043}) == Decimal(
-        "0.00440000")
-    assert yahoo.dividend_yield({"dividendYield": 4.5}) == Decimal("0.04500000")
+    assert yahoo.dividend_yield({"dividendYield": 0.44}) == Decimal("0.00440000")
+    assert yahoo.dividend_yield({"dividendYield": 4.5, "trailingAnnualDividendYield": None}) == Decimal(
+        "0.04500000")
 
 
-def test_trailing_yield_is_already_a_fraction():
+def test_trailing_yield_is_already_a_fraction_and_wins_for_its_precision():
     assert yahoo.dividend_yield({"trailingAnnualDividendYield": 0.0043}) == Decimal("0.00430000")
+    # Both forms of the same yield: the fraction keeps the digits the percent points rounded off.
+    assert yahoo.dividend_yield({"dividendYield": 0.93, "trailingAnnualDividendYield": 0.009271}) == Decimal(
+        "0.00927100")
+
+
+def test_fund_yield_is_a_fraction_and_junk_is_unknown():
     assert yahoo.dividend_yield({"dividendYield": None, "yield": 0.0121}) == Decimal("0.01210000")
     assert yahoo.dividend_yield({"dividendYield": "Infinity"}) is None
     assert yahoo.dividend_yield({}) is None

@@ -23,6 +23,7 @@ and the persistent timezone cache are `divpipe.net.yahoo`'s business.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -54,6 +55,9 @@ def prepare() -> None:
     # With hidden exceptions yfinance logs a delisted symbol and returns an
     # empty frame; we want the exception, to record the reason per symbol.
     yf.config.debug.hide_exceptions = False
+    # yfinance re-enables deprecation warnings for itself, and pandas 3 warns
+    # about its inplace= calls: one line per symbol in a nightly log otherwise.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="yfinance")
     _prepared = True
 
 

@@ -25,7 +25,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from divpipe.errors import SourceFormatError
 
@@ -62,8 +62,10 @@ def from_yahoo_symbol(symbol: str) -> str:
     return symbol.strip().upper().replace("-", ".")
 
 
-@dataclass(frozen=True)
-class PriceBar:
+class PriceBar(NamedTuple):
+    """One daily bar. A NamedTuple, not a dataclass: an initial load makes
+    millions of them, and `row()` must not cost a deep copy each."""
+
     symbol: str
     date: dt.date
     open: Decimal | None
@@ -74,7 +76,7 @@ class PriceBar:
     volume: int | None
 
     def row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class Split:
     ratio: Decimal  # new shares per old share: 2 for a 2-for-1, 0.1 for a 1-for-10 reverse split
 
     def row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"symbol": self.symbol, "split_date": self.split_date, "ratio": self.ratio}
 
 
 @dataclass
@@ -238,18 +240,18 @@ def parse_history(symbol: str, frame: Any) -> Chart:
 def dividend_yield(info: dict[str, Any]) -> Decimal | None:
     """The dividend yield as a fraction (0.0044 for 0.44 %).
 
-    yfinance passes on `dividendYield` as Yahoo now serves it, in percent
-    points (0.44 means 0.44 %), while `trailingAnnualDividendYield` and a
-    fund's `yield` are fractions. Prefer the forward yield; divide it by 100.
+    `trailingAnnualDividendYield` is a fraction with full precision and comes
+    first. yfinance passes on `dividendYield` as Yahoo's v7 quote serves it, in
+    percent points rounded to two places (0.44 means 0.44 %): divided by 100,
+    it is the fallback, then a fund's `yield` (a fraction).
     """
+    trailing = _number(info.get("trailingAnnualDividendYield"))
+    if trailing is not None:
+        return to_decimal(trailing, AMOUNT_SCALE)
     percent_points = _number(info.get("dividendYield"))
     if percent_points is not None:
         return to_decimal(percent_points / 100, AMOUNT_SCALE)
-    for fraction_key in ("trailingAnnualDividendYield", "yield"):
-        fraction = _number(info.get(fraction_key))
-        if fraction is not None:
-            return to_decimal(fraction, AMOUNT_SCALE)
-    return None
+    return to_decimal(info.get("yield"), AMOUNT_SCALE)
 
 
 def expense_ratio(info: dict[str, Any]) -> Decimal | None:
