@@ -219,3 +219,62 @@ def test_unreachable_database_fails_cleanly(db_env, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("❌ cannot connect to")
     assert not list(Path(env["BACKUP_DIR"]).glob("*/*"))
     psycopg2.connect(db_env["DATABASE_URL"]).close()  # the real database is untouched and reachable
+
+
+def fake_tools(tmp_path, real: pgtools.PgTools, pg_dump_body: str) -> Path:
+    """A bin directory whose pg_dump is `pg_dump_body` (sh) and whose pg_restore is the real one."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    (bin_dir / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) {real.version}"; exit 0; fi\n'
+        + pg_dump_body
+    )
+    (bin_dir / "pg_restore").symlink_to(real.pg_restore)
+    (bin_dir / "pg_dump").chmod(0o755)
+    return bin_dir
+
+
+def newest_tools() -> pgtools.PgTools:
+    return max((t for t in map(pgtools.probe, pgtools.candidate_bin_dirs()) if t), key=lambda t: t.major)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # pg_dump dies half way: a partial file, exit 1.
+        ('for a; do case "$a" in --file=*) printf PGDMP-half > "${a#--file=}";; esac; done\n'
+         'echo "pg_dump: error: connection lost" >&2; exit 1\n',
+         "❌ pg_dump exited 1: pg_dump: error: connection lost"),
+        # pg_dump claims success but wrote garbage: pg_restore --list refuses it.
+        ('for a; do case "$a" in --file=*) printf garbage > "${a#--file=}";; esac; done\nexit 0\n',
+         "❌ pg_restore --list exited 1"),
+    ],
+)
+def test_a_bad_dump_is_never_published(db_url, filled, tmp_path, monkeypatch, capsys, body, message):
+    bin_dir = fake_tools(tmp_path, newest_tools(), body)
+    monkeypatch.setattr(pgtools, "candidate_bin_dirs", lambda: [bin_dir])
+    old_good = catalog.dump_path(Path(os.environ["BACKUP_DIR"]), dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    old_good.parent.mkdir(parents=True)
+    old_good.write_bytes(b"PGDMP")
+    catalog.write_manifest(catalog.manifest_path(old_good), {"status": "good", "tables": {}})
+
+    caller_umask = os.umask(0o027)
+    try:
+        assert backup.main(["--keep-days", "1"]) == 1
+        assert os.umask(caller_umask) == 0o027  # the caller's umask is back
+    finally:
+        os.umask(caller_umask)
+
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(message)
+    left = sorted(p.name for p in Path(os.environ["BACKUP_DIR"]).rglob("*") if p.is_file())
+    assert left == [old_good.name, catalog.manifest_path(old_good).name]  # nothing new, nothing deleted
+
+
+def test_unwritable_backup_dir_is_one_line(db_env, filled, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    proc = run_script({**db_env, "BACKUP_DIR": str(blocker / "backups")})
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("❌ backup failed:") and "Traceback" not in proc.stderr

@@ -188,7 +188,19 @@ def apply_retention(backup_dir: Path, now: dt.datetime, keep_days: int) -> int:
 
 
 def run_backup(keep_days: int, with_restore_test: bool) -> int:
-    os.umask(0o077)
+    """One backup (see the module docstring); files are private to the user whatever the caller's umask."""
+    previous_umask = os.umask(0o077)
+    try:
+        return _backup(keep_days, with_restore_test)
+    except OSError as err:
+        # A full disk or an unwritable BACKUP_DIR: one line, not a traceback.
+        where = f" {err.filename}" if err.filename else ""
+        raise BackupFailed(f"backup failed:{where}: {err.strerror or err}") from err
+    finally:
+        os.umask(previous_umask)
+
+
+def _backup(keep_days: int, with_restore_test: bool) -> int:
     settings = get_settings()
     backup_dir: Path = settings.backup_dir
     url = database_url(settings)
