@@ -119,3 +119,105 @@ def test_exact_then_idempotent_over_200_symbols(big, conn, capsys):
     assert "raw_stocks: 0 inserted, 0 updated" in err
     assert data_requests(sim) <= 1.1 * 200
     assert stored(conn, "SELECT count(*) FROM raw_stock_prices") == {(len(prices),)}
+
+
+def test_rate_limited_source_still_yields_all_data(make_sim, db_url, conn, capsys, monkeypatch):
+    monkeypatch.setenv("YAHOO_WORKERS", "6")
+    # The client may go 4x faster than the server allows: 429s are certain.
+    sim = make_sim(n_symbols=30, seed=3, today=SIM_TODAY, rate_limit=15, client_rate=60.0)
+    track(conn, sim.universe.symbols)
+    # And a wave that outlasts yfinance's own single retry, so our cool-down has to act.
+    sim.inject(*["429"] * 6, path_prefix="/v8/finance/chart/")
+    code, err = run_update(capsys, "--history-years", "1")
+    assert code == 0, err
+
+    assert sim.stats()["faults"].get("429", 0) >= 6
+    pauses = int(err.split(" rate-limit pause(s)")[0].rsplit("; ", 1)[1])
+    assert pauses >= 1
+    listed = len(sim.universe.listed())
+    assert f"{listed} ok, {30 - listed} failed" in err
+    start = years_before(exchange_today(), 1)
+    prices, dividends, _ = truth_rows(sim.universe, lambda s: start)
+    assert stored(conn, "SELECT symbol, date, open, high, low, close, adj_close, volume"
+                        " FROM raw_stock_prices") == prices
+    assert stored(conn, "SELECT symbol, ex_date, amount FROM raw_dividends") == dividends
+    assert stored(conn, "SELECT count(*) FROM raw_stocks WHERE company_updated_at IS NOT NULL") == {(listed,)}
+
+
+def excluded_rows(conn) -> dict[str, tuple[int, bool]]:
+    return {s: (n, x) for s, n, x in stored(conn, "SELECT symbol, consecutive_failures, excluded"
+                                                   " FROM raw_excluded_symbols")}
+
+
+def test_delisted_symbol_is_excluded_only_after_the_configured_runs(make_sim, db_url, conn, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("EXCLUDE_AFTER_FAILURES", "2")
+    sim = make_sim(n_symbols=20, seed=5, today=SIM_TODAY)
+    track(conn, sim.universe.symbols)
+    (dead,) = [c for c in sim.universe.companies if c.delisted]
+    flaky = sim.universe.listed()[0]
+
+    code, err = run_update(capsys, "--history-years", "1")
+    assert code == 0, err
+    assert excluded_rows(conn) == {dead.symbol: (1, False)}
+    assert f"{dead.symbol}: 1 of 2 consecutive failures before exclusion" in err
+
+    # Second run: a server error on another symbol is the source's trouble, not the symbol's.
+    sim.inject("500", "500", path_prefix=f"/v8/finance/chart/{flaky.yahoo_symbol}")
+    code, err = run_update(capsys)
+    assert code == 0, err
+    assert f"⚠️ {flaky.symbol}: " in err
+    assert excluded_rows(conn) == {dead.symbol: (2, True)}
+    assert f"⚠️ {dead.symbol} excluded after 2 consecutive failed runs" in err
+
+    # Third run: the excluded symbol is not asked for any more; the flaky one is fine again.
+    sim.reset_stats()
+    code, err = run_update(capsys)
+    assert code == 0, err
+    assert chart_requests(sim, dead.yahoo_symbol) == 0
+    assert "19 ok, 0 failed, 0 skipped of 19 symbols" in err
+    assert excluded_rows(conn) == {dead.symbol: (2, True)}
+
+
+def test_tickers_limit_and_from_date(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    listed = sorted(c.symbol for c in sim.universe.listed())
+    tracked, untracked = listed[:6], listed[6]
+    track(conn, tracked)
+
+    # --tickers: only the named symbol is fetched, and an untracked one is added.
+    code, err = run_update(capsys, "--tickers", untracked.lower(), "--history-years", "1")
+    assert code == 0, err
+    assert stored(conn, f"SELECT discovered_from FROM raw_stocks WHERE symbol = '{untracked}'") == {("cli",)}
+    assert stored(conn, "SELECT DISTINCT symbol FROM raw_stock_prices") == {(untracked,)}
+    assert chart_requests(sim) == chart_requests(sim, untracked.replace(".", "-"))
+
+    # --limit: the first N in symbol order.
+    code, err = run_update(capsys, "--limit", "2", "--history-years", "1")
+    assert code == 0, err
+    assert stored(conn, "SELECT DISTINCT symbol FROM raw_stock_prices") == {(untracked,), (tracked[0],),
+                                                                           (tracked[1],)}
+
+    # --from-date: fetch from that date whatever is stored already.
+    first = stored(conn, f"SELECT min(date) FROM raw_stock_prices WHERE symbol = '{tracked[0]}'").pop()[0]
+    from_date = first - dt.timedelta(days=200)
+    code, err = run_update(capsys, "--tickers", tracked[0], "--from-date", from_date.isoformat())
+    assert code == 0, err
+    frame = sim.universe.prices(tracked[0])
+    expected_first = min(d.date() for d in frame.index if d.date() >= from_date)
+    assert stored(conn, f"SELECT min(date) FROM raw_stock_prices WHERE symbol = '{tracked[0]}'") == {
+        (expected_first,)}
+    assert "raw_stock_prices: " in err and "raw_stock_prices: 0 inserted" not in err
+
+
+def test_bad_date_through_the_real_entry_point(db_env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "update_stock_v2.py"), "--mode", "update",
+                           "--from-date", "2026-02-30"], env=db_env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "❌ --from-date: expected a date as YYYY-MM-DD, got '2026-02-30'"
