@@ -104,8 +104,10 @@ def dump_snapshot(conn, tools: pgtools.PgTools, env: Mapping[str, str], target: 
     conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
     try:
         with conn.cursor() as cur:
-            # A long dump keeps this transaction idle: a server-side timeout must not end it.
+            # A long dump keeps this transaction idle, and counting a big table takes a
+            # while: server-side timeouts must not end either.
             cur.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+            cur.execute("SET LOCAL statement_timeout = 0")
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
             counts = count_rows(cur)
@@ -146,12 +148,16 @@ def restore_test(url: str, tools: pgtools.PgTools, env: Mapping[str, str], dump:
                  "--exit-on-error", f"--dbname={scratch}", str(dump)],
                 env, "restore test: pg_restore",
             )
-            restored_conn = psycopg2.connect(url, dbname=scratch)
             try:
-                with restored_conn, restored_conn.cursor() as cur:
-                    restored = count_rows(cur)
-            finally:
-                restored_conn.close()
+                restored_conn = psycopg2.connect(url, dbname=scratch)
+                try:
+                    with restored_conn, restored_conn.cursor() as cur:
+                        restored = count_rows(cur)
+                finally:
+                    restored_conn.close()
+            except psycopg2.Error as err:
+                raise BackupFailed(f"restore test: counting restored rows: {_first_lines(str(err), 1)}"
+                                   ) from err
         finally:
             with admin.cursor() as cur:
                 cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
