@@ -243,7 +243,7 @@ def test_nyse_keeps_the_window_and_never_stores_an_amount(site, env, conn):
                                  ["OLD", "Old Corp", "01/05/2026", "01/04/2026", "12/20/2025"]]))
     proc = scrape("scrape_nyse_dividends.py", env, "--start", "2026-11-01", "--end", "2026-11-30")
     assert proc.returncode == 0, proc.stderr
-    assert "1 records parsed, 1 inserted" in summary(proc)
+    assert "1 record parsed, 1 inserted" in summary(proc)
     assert rows(conn, "raw_dividends_nyse", "symbol, ex_date, amount, record_date, security_name") == [
         ("ABC", dt.date(2026, 11, 5), None, dt.date(2026, 11, 4), "ABC Corp")]
 

@@ -199,6 +199,10 @@ def _print_records(records: Iterable[Dividend]) -> None:
         print(json.dumps(record.row(), default=str, sort_keys=True))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _http_counts() -> tuple[int, int]:
     counts = net.stats().values()
     return sum(c["requests"] for c in counts), sum(c["retries"] for c in counts)
@@ -238,7 +242,7 @@ def run(
             written = f"{result.inserted} inserted, {result.updated} updated"
     except DivpipeError as err:
         requests, _ = _http_counts()
-        print(f"❌ {err} [{source}: {requests} requests, nothing written, "
+        print(f"❌ {err} [{source}: {_count(requests, 'request')}, nothing written, "
               f"{time.monotonic() - started:.1f}s]", file=sys.stderr)
         return err.exit_code
     finally:
@@ -246,6 +250,6 @@ def run(
             conn.close()
     requests, retries = _http_counts()
     retried = f" ({retries} retried)" if retries else ""
-    print(f"✅ {source}: {requests} requests{retried}, {len(records)} records parsed, {written}, "
+    print(f"✅ {source}: {_count(requests, 'request')}{retried}, {_count(len(records), 'record')} parsed, {written}, "
           f"{len(harvest.rejected)} rejected in {time.monotonic() - started:.1f}s")
     return 0
