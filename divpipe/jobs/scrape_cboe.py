@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import psycopg2
+
+from divpipe.errors import DatabaseError
 from divpipe.jobs import scrape
 from divpipe.sources import cboe
 
@@ -38,10 +41,14 @@ def build_parser() -> scrape.ArgumentParser:
 
 
 def stored_detail_keys(conn) -> set[str]:
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT DISTINCT detail_key FROM {cboe.TABLE} WHERE detail_key IS NOT NULL")
-        keys = {row[0] for row in cur.fetchall()}
-    conn.rollback()  # end the read-only transaction: the fetches that follow take a while
+    """The detail pages already stored, in one query."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT detail_key FROM {cboe.TABLE} WHERE detail_key IS NOT NULL")
+            keys = {row[0] for row in cur.fetchall()}
+        conn.rollback()  # end the read-only transaction: the fetches that follow take a while
+    except psycopg2.Error as err:
+        raise DatabaseError(f"reading {cboe.TABLE}: {str(err).strip().splitlines()[0]}") from err
     return keys
 
 
