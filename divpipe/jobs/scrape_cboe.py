@@ -48,7 +48,8 @@ def stored_detail_keys(conn) -> set[str]:
             keys = {row[0] for row in cur.fetchall()}
         conn.rollback()  # end the read-only transaction: the fetches that follow take a while
     except psycopg2.Error as err:
-        raise DatabaseError(f"reading {cboe.TABLE}: {str(err).strip().splitlines()[0]}") from err
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DatabaseError(f"reading {cboe.TABLE}: {reason}") from err
     return keys
 
 
