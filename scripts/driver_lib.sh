@@ -753,9 +753,11 @@ driver_main() {
   if ((WITH_DISCOVERY)); then plan_args+=(--discovery); fi
   if [[ -n "${AS_OF_DATE}" ]]; then plan_args+=(--date "${AS_OF_DATE}"); fi
   local plan_line rc=0 which discovery as_of
-  plan_line="$(python -m divpipe.runs "${plan_args[@]}" 2>>"${MAIN_LOG}")" || rc=$?
+  plan_line="$(python -m divpipe.runs "${plan_args[@]}" 2>"${STATE_DIR}/plan.err")" || rc=$?
+  cat "${STATE_DIR}/plan.err" >>"${MAIN_LOG}"
   if ((rc != 0)); then
-    log "❌ could not decide whether to run (exit ${rc}): see ${MAIN_LOG}"
+    plan_line="$(tail -n 1 "${STATE_DIR}/plan.err")"
+    log "❌ could not decide whether to run (exit ${rc}): ${plan_line#❌ }"
     exit "${rc}"
   fi
   read -r which discovery as_of <<<"${plan_line}"

@@ -140,6 +140,9 @@ def test_bad_usage_exits_2_and_runs_nothing(fake):
         result = fake.run(V3, *args)
         assert result.returncode == 2, args
         assert result.stderr.startswith("❌ ")
+    result = fake.run(V3, "--force", HTTP_RETRIES="many")
+    assert result.returncode == 2
+    assert "could not decide whether to run (exit 2): HTTP_RETRIES: expected a number" in result.stdout
     assert fake.ran() == set()
 
 
