@@ -114,3 +114,13 @@ def test_one_client_per_source_and_unknown_sources_refused():
     assert net.client("cboe") is net.client("cboe")
     with pytest.raises(ValueError, match="unknown source"):
         net.client("nope")
+
+
+def test_redirects_are_followed_through_the_simulator(sim):
+    fund = next(c for c in sim.universe.listed() if c.issuer == "YieldMax")
+    url = f"https://yieldmaxetfs.com/our-etfs/{fund.symbol.lower()}"
+    response = net.client("yieldmax").get(url)
+    assert response.status == 200 and fund.symbol in response.text
+    assert response.url == url + "/"
+    assert sim.stats()["requests"]["yieldmaxetfs.com"] == {f"/our-etfs/{fund.symbol.lower()}": 1,
+                                                           f"/our-etfs/{fund.symbol.lower()}/": 1}

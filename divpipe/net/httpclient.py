@@ -21,7 +21,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,6 +35,8 @@ from divpipe.net.headers import headers_for
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 # Never sleep longer than this on a server's Retry-After: a nightly job
 # would rather give up on one page than stall for an hour.
 MAX_RETRY_AFTER = 120.0
@@ -140,6 +142,18 @@ class HttpClient:
     # -- internals -------------------------------------------------------
 
     def _fetch(self, url, params, headers, accept_status, *, want_json: bool) -> Response:
+        # Redirects are followed here, not by requests: each hop must be
+        # rewritten for the simulator and pass the new host's rate limiter.
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._fetch_one(url, params, headers, accept_status, want_json=want_json)
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            url, params = urljoin(url, location), None  # the Location carries its own query
+        parts = urlsplit(url)
+        raise FetchError(parts.hostname or "?", parts.path or "/", response.status, "too many redirects")
+
+    def _fetch_one(self, url, params, headers, accept_status, *, want_json: bool) -> Response:
         parts = urlsplit(url)
         host, path = parts.hostname or "?", parts.path or "/"
         target, original_host = redirect.rewrite(url)
@@ -180,6 +194,8 @@ class HttpClient:
                     retry_after = 0.0
                 elif response.status in RETRY_STATUSES:
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                elif response.status in REDIRECT_STATUSES:
+                    return response
                 elif response.status >= 400 and response.status not in accept_status:
                     counters.record(host, "failures")
                     raise FetchError(host, path, response.status)

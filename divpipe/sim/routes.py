@@ -36,6 +36,10 @@ def route(u: Universe, pages: Pages, host: str, path: str, q: dict[str, str]) ->
             return (*pages.yieldmax_list(), {})
         parts = [p for p in path.split("/") if p]
         if len(parts) == 2 and parts[0] == "our-etfs":
+            if not path.endswith("/"):
+                # WordPress adds the trailing slash with a permanent redirect.
+                location = f"https://{host}{path}/"
+                return 301, "text/html", b"", {"Location": location}
             return (*pages.yieldmax_fund(parts[1]), {})
     if _host_is(host, "nyse.com") and path.rstrip("/") == "/ex-date-dividends":
         return (*pages.nyse(), {})
