@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -130,14 +129,9 @@ class Fetcher:
         self.source = source
         self.client = net.client(source)
         self.workers = get_settings().workers(source)
-        self._lock = threading.Lock()
-        self.pages = 0
 
     def get(self, url: str) -> bytes:
-        body = self.client.get(url).content
-        with self._lock:
-            self.pages += 1
-        return body
+        return self.client.get(url).content
 
     def get_parsed(self, url: str, parse: Callable[[bytes], R]) -> R:
         """parse(body of url); a body that does not parse is fetched again before giving up.
