@@ -117,6 +117,7 @@ def is_alive(chart: Chart, today: dt.date) -> bool:
 def validate(candidates: list[Candidate], workers: int) -> tuple[list[Candidate], int, int]:
     """Keep the candidates whose one chart request shows they trade; return (kept, dead, failed)."""
     yahoo_fetch.prepare()
+    yahoo_fetch.seed_timezones(c.symbol for c in candidates)
     today = exchange_today()
     start = today - dt.timedelta(days=RECENT_DIVIDEND_DAYS)
     kept: list[Candidate] = []

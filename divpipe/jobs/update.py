@@ -353,6 +353,10 @@ def _update(conn, options: Options, settings: Settings, started: float, http_bef
              len(plans), options.workers, new, due)
 
     yahoo_fetch.prepare()
+    if options.chart:
+        seeded = yahoo_fetch.seed_timezones(p.symbol for p in plans)
+        if seeded:
+            log.info("timezone cache: %d new symbol(s) marked as New York, saving a probe each", seeded)
     writer = Writer(conn, settings.upsert_batch_rows)
     stats = FanoutStats()
     failures: list[tuple[str, str, bool]] = []

@@ -2,6 +2,8 @@
 
 Call `prepare()` once per process before anything else here. Then:
 
+- `seed_timezones(symbols)`: saves yfinance's timezone probe (one extra chart
+  request) for symbols it has never seen; all of ours trade in New York.
 - `fetch_chart(symbol, start)`: ONE chart request (prices, dividends and splits
   together) from `start` to now -> `sources.yahoo.Chart`.
 - `fetch_company(symbol)`: `Ticker.info` (quoteSummary + quote + timeseries)
@@ -23,19 +25,23 @@ and the persistent timezone cache are `divpipe.net.yahoo`'s business.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from divpipe.config import get_settings
 from divpipe.errors import DatabaseError
-from divpipe.fanout import CoolDown, FanoutStats, Outcome, fanout
+from divpipe.fanout import CoolDown, FanoutStats, Outcome, describe, fanout
 from divpipe.net import counters
 from divpipe.net import yahoo as net_yahoo
 from divpipe.net.hosts import source_for_host
 from divpipe.sources import yahoo as source
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+US_EXCHANGE_TZ = "America/New_York"
 R = TypeVar("R")
 
 
@@ -59,6 +65,36 @@ def prepare() -> None:
     # about its inplace= calls: one line per symbol in a nightly log otherwise.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="yfinance")
     _prepared = True
+
+
+def seed_timezones(symbols: Iterable[str]) -> int:
+    """Tell yfinance's persistent tz cache that symbols it has never seen trade in New York.
+
+    Every symbol the pipeline tracks is listed on a US exchange (NASDAQ
+    Trader's directory, US dividend calendars), and all of those keep New
+    York time. Without an entry, yfinance spends an extra chart request per
+    new symbol just to learn that. Returns how many entries were added; any
+    problem with the cache (it is yfinance's private table) only costs those
+    probes, never the run.
+    """
+    try:
+        from yfinance import cache
+
+        tz_cache = cache.get_tz_cache()
+        tz_cache.initialise()
+        if getattr(tz_cache, "initialised", 0) != 1:
+            return 0
+        table = cache._TZ_KV
+        known = {row.key for row in table.select(table.key)}
+        missing = sorted({source.to_yahoo_symbol(s) for s in symbols} - known)
+        with tz_cache.get_db().atomic():
+            for start in range(0, len(missing), 500):
+                rows = [{"key": key, "value": US_EXCHANGE_TZ} for key in missing[start:start + 500]]
+                table.insert_many(rows).on_conflict_ignore().execute()
+        return len(missing)
+    except Exception as err:  # noqa: BLE001 - an optimisation must not fail the run
+        log.debug("tz cache not seeded: %s", describe(err))
+        return 0
 
 
 def _ticker(symbol: str):
