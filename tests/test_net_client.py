@@ -124,3 +124,17 @@ def test_redirects_are_followed_through_the_simulator(sim):
     assert response.url == url + "/"
     assert sim.stats()["requests"]["yieldmaxetfs.com"] == {f"/our-etfs/{fund.symbol.lower()}": 1,
                                                            f"/our-etfs/{fund.symbol.lower()}/": 1}
+
+
+def test_every_random_fault_costs_exactly_one_retry(make_sim, sleeps, monkeypatch):
+    monkeypatch.setenv("HTTP_RETRIES", "8")
+    sim = make_sim(fault_rate=0.3, fault_kinds=("500", "reset", "truncated", "malformed"))
+    http = net.client("snowball")
+    for page in range(1, 31):
+        payload = http.get_json("https://snowball-analytics.com/extapi/api/public/dividend-calendar/paged",
+                                params={"type": "us-popular-div", "page": page, "pageSize": 5})
+        assert "data" in payload
+    faults = sum(sim.stats()["faults"].values())
+    assert faults >= 3
+    assert net.stats()["snowball-analytics.com"]["retries"] == faults
+    assert net.stats()["snowball-analytics.com"]["requests"] == 30 + faults
