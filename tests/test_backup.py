@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import stat
@@ -53,6 +54,16 @@ def table_counts(conn):
 
 def backups_in(env):
     return catalog.list_backups(Path(env["BACKUP_DIR"]))
+
+
+@pytest.fixture
+def keep_logging():
+    """backup.main() sets up logging for a process; put the test runner's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -148,7 +159,8 @@ def test_retention_keeps_the_newest_good_backup_even_when_old(db_env, filled):
     assert len(left) == 2  # the newest good one and tonight's failed one
 
 
-def test_password_is_never_on_a_command_line_or_in_the_log(db_url, filled, tmp_path, monkeypatch, capsys):
+def test_password_is_never_on_a_command_line_or_in_the_log(db_url, filled, tmp_path, monkeypatch, capsys,
+                                                            keep_logging):
     """pg_dump and pg_restore get the password from a 0600 file; argv and logs never carry it."""
     secret = "Sup3r-Secret-Pw"
     parts = urlsplit(db_url)
@@ -251,7 +263,8 @@ def newest_tools() -> pgtools.PgTools:
          "❌ pg_restore --list exited 1"),
     ],
 )
-def test_a_bad_dump_is_never_published(db_url, filled, tmp_path, monkeypatch, capsys, body, message):
+def test_a_bad_dump_is_never_published(db_url, filled, tmp_path, monkeypatch, capsys, keep_logging, body,
+                                       message):
     bin_dir = fake_tools(tmp_path, newest_tools(), body)
     monkeypatch.setattr(pgtools, "candidate_bin_dirs", lambda: [bin_dir])
     old_good = catalog.dump_path(Path(os.environ["BACKUP_DIR"]), dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
