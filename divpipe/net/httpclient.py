@@ -16,6 +16,7 @@ import email.utils
 import json as _json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -64,7 +65,10 @@ class Response:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.encoding or "utf-8", errors="replace")
+        try:
+            return self.content.decode(self.encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset name Python does not know
+            return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
@@ -234,14 +238,22 @@ class HttpClient:
                 content=b"".join(chunks),
                 headers=CaseInsensitiveDict(raw.headers),
                 url=asked_url,
-                encoding=raw.encoding,
+                encoding=_declared_charset(raw.headers.get("Content-Type", "")),
             )
 
     def _backoff(self, attempt: int) -> float:
         base = self.settings.http_backoff * (2 ** attempt)
         with self._rng_lock:
-            # Full jitter: threads that failed together do not retry together.
+            # "Equal jitter": at least half the backoff, so retries do slow
+            # down, and threads that failed together do not retry together.
             return base / 2 + self._rng.uniform(0, base / 2)
+
+
+def _declared_charset(content_type: str) -> str | None:
+    # Only a charset the server declared; requests would assume ISO-8859-1
+    # for any text/* without one, and the sites we read send UTF-8.
+    match = re.search(r"charset=\"?([\w.:-]+)", content_type, re.IGNORECASE)
+    return match.group(1) if match else None
 
 
 _clients_lock = threading.Lock()
