@@ -7,20 +7,18 @@
 #
 # The work is done by `python -m divpipe.jobs.backup` (see its docstring),
 # which also validates the arguments. This wrapper finds the project from its
-# own location, uses the project's .venv when there is one, and makes every
-# file it creates private to the user. Exit 0 ok, 1 failed, 2 bad usage.
+# own location, runs the project's .venv (created on first use by
+# scripts/bootstrap_venv.sh), and makes every file it creates private to the
+# user. Exit 0 ok, 1 failed, 2 bad usage.
 set -euo pipefail
 
 project_python() {
   local root="$1"
-  if [[ -x "${root}/.venv/bin/python" ]]; then
-    printf '%s\n' "${root}/.venv/bin/python"
-  elif command -v python3 >/dev/null 2>&1; then
-    command -v python3
-  else
-    echo "❌ backup_database: no ${root}/.venv/bin/python and no python3 on PATH" >&2
-    return 1
+  if [[ ! -x "${root}/.venv/bin/python" ]]; then
+    # First run on a fresh machine: create the project's environment.
+    "${root}/scripts/bootstrap_venv.sh" "${root}" >&2 || return 1
   fi
+  printf '%s\n' "${root}/.venv/bin/python"
 }
 
 main() {
@@ -31,7 +29,7 @@ main() {
   umask 077
   cd "${root}"
   local status=0
-  PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" "${python}" -m divpipe.jobs.backup "$@" || status=$?
+  "${python}" -m divpipe.jobs.backup "$@" || status=$?
   return "${status}"
 }
 
