@@ -99,9 +99,11 @@ def test_dump_then_restore_test_is_exact_on_100k_rows(db_env, filled):
         assert int(used.group(2)) >= cur.fetchone()[0]
     filled.rollback()
     assert "✅ backup" in proc.stderr and "restore test exact" in proc.stderr
-    # No scratch database left behind.
+    # The scratch database is gone.
+    scratch = re.search(r"into scratch database (divpipe_restore_test_\w+)", proc.stderr)
+    assert scratch, proc.stderr
     with filled.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'divpipe_restore_test_%%'")
+        cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (scratch.group(1),))
         assert cur.fetchone()[0] == 0
 
 

@@ -133,6 +133,7 @@ def restore_test(url: str, tools: pgtools.PgTools, env: Mapping[str, str], dump:
                  expected: dict[str, int]) -> list[str]:
     """Restore into a scratch database and compare every table's rows; returns the mismatches."""
     scratch = f"divpipe_restore_test_{os.getpid()}_{dt.datetime.now(dt.UTC):%H%M%S}"
+    log.info("restore test: restoring %s into scratch database %s", dump.name, scratch)
     admin = psycopg2.connect(url)
     admin.autocommit = True
     try:
