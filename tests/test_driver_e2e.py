@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
 
@@ -121,3 +122,25 @@ def test_v2_and_v3_leave_identical_databases(make_sim, make_db, tmp_path):
     assert sum(len(rows) for rows in left.values()) > 1000
     for table in left:
         assert left[table] == right[table], table
+
+
+def test_simulate_runs_everything_against_its_own_simulator_and_stops_it(make_db, tmp_path):
+    url = make_db()
+    env = {
+        **driver_env(tmp_path, "sim", url),
+        "TMPDIR": str(tmp_path),  # the driver's state dir, and so the simulator's port file
+        **{f"{s.upper()}_RATE_LIMIT": "200" for s in ("yahoo", "nasdaq", "nasdaqtrader", "cboe",
+                                                       "yieldmax", "nyse", "snowball")},
+    }
+    env.pop("DIVPIPE_SIMULATOR_URL", None)
+    summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
+    assert "🧪 simulator: http://127.0.0.1:" in summary["_stdout"]
+    assert "SKIPPED" not in summary["_stdout"]  # --simulate implies --force
+    statuses = {t["name"]: t["status"] for t in summary["tasks"]}
+    assert statuses["discovery"] == "success" and statuses["main_update"] == "success", summary["_stdout"]
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(DISTINCT symbol) FROM raw_stock_prices")
+        assert cur.fetchone()[0] > 20
+    leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+                 if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
