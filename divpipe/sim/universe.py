@@ -306,7 +306,7 @@ class Universe:
 
     def _make_companies(self, rng: np.random.Generator) -> list[Company]:
         n = self.n_symbols
-        n_yieldmax = min(len(_YIELDMAX_UNDERLYINGS), n // 40) if n >= 20 else 0
+        n_yieldmax = min(len(_YIELDMAX_UNDERLYINGS), max(1, n // 40)) if n >= 10 else 0
         n_etf = max(n * 3 // 10, n_yieldmax + (1 if n >= 3 else 0))
         n_delisted = max(1, n // 60) if n >= 10 else 0
         n_classes = max(1, n // 100) if n >= 10 else 0
@@ -420,7 +420,7 @@ class Universe:
                 src.add("yieldmax")
             if c.is_etf and (c.exchange == "Cboe BZX" or r[1] < 0.3):
                 src.add("cboe")
-            if c.exchange == "NYSE" and not c.is_etf and r[2] < 0.15:
+            if c.exchange == "NYSE" and not c.is_etf and r[2] < 0.25:
                 src.add("nyse")
             cats = []
             if c.is_etf:
@@ -443,6 +443,13 @@ class Universe:
                 src.add("snowball")
             c.sources = frozenset(src)
             c.snowball_categories = tuple(cats)
+        # Even a small universe gives NYSE's exception list something to show:
+        # a monthly payer always has an ex-date in the page's window.
+        if not any("nyse" in c.sources for c in companies):
+            nyse = [c for c in companies if c.exchange == "NYSE" and not c.is_etf and c.pays and not c.delisted]
+            nyse.sort(key=lambda c: c.frequency != "monthly")
+            if nyse:
+                nyse[0].sources = nyse[0].sources | {"nyse"}
 
     @staticmethod
     def _assign_holdings(rng: np.random.Generator, companies: list[Company]) -> None:
