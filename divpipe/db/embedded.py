@@ -28,7 +28,7 @@ DATABASE = "divpipe"
 _HANDLE_LIST = ".handle_pids.json"
 
 
-def _import_pgserver():
+def import_pgserver():
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (cron, CI);
     # pgserver then uses /tmp/runtime-<uid>, which is what we want.
     with warnings.catch_warnings():
@@ -40,7 +40,7 @@ def _import_pgserver():
 
 def prune_dead_handles(pgdata: Path) -> list[int]:
     """Remove PIDs of processes that died without cleaning up. Returns the removed PIDs."""
-    _, server_cls = _import_pgserver()
+    _, server_cls = import_pgserver()
     path = pgdata / _HANDLE_LIST
     with server_cls._lock:
         if not path.exists():
@@ -64,7 +64,7 @@ def start_or_join(pgdata: Path) -> str:
     Returns the libpq URI of the `postgres` maintenance database. The server
     stays up while any process that joined it is alive.
     """
-    pgserver, _ = _import_pgserver()
+    pgserver, _ = import_pgserver()
     pgdata = pgdata.expanduser().resolve()
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ costs a few tens of milliseconds.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -42,13 +44,16 @@ def _isolated_environment(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory):
+def pg_admin_url():
     """URL of a database on the test server from which databases can be created."""
     if EXTERNAL_URL:
         yield EXTERNAL_URL
         return
-    pgdata = tmp_path_factory.mktemp("embedded") / "pg"
-    yield embedded.start_or_join(pgdata)
+    # Not under pytest's basetemp: pytest prunes old numbered directories, and a
+    # concurrent pytest session would prune the data directory of a live server.
+    pgserver, _ = embedded.import_pgserver()
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="divpipe-test-pg-")), cleanup_mode="delete")
+    yield server.get_uri()
 
 
 @pytest.fixture(scope="session")
