@@ -303,4 +303,4 @@ def truth(u: Universe, symbol: str | None = None) -> dict:
     return {"info": u.info(symbol),
             "dividends": [asdict(d) for d in u.dividends(symbol, include_estimates=True)],
             "splits": [asdict(s) for s in u.splits(symbol)],
-            "holdings": [list(h) for h in u.company(symbol).holdings]}
+            "holdings": [list(h) for h in u.holdings(symbol)]}

@@ -207,6 +207,10 @@ class Universe:
     def splits(self, symbol: str) -> list[Split]:
         return self._splits.get(symbol, [])
 
+    def holdings(self, symbol: str) -> list[tuple[str, str, float]]:
+        """An ETF's top holdings: (symbol as the exchanges spell it, name, weight as a fraction)."""
+        return list(self.company(symbol).holdings)
+
     def all_dividends(self, *, include_estimates: bool = False) -> list[Dividend]:
         out = []
         for c in self.companies:
