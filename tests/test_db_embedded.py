@@ -27,6 +27,15 @@ def _divpipe(*args, env):
                           capture_output=True, text=True, timeout=120)
 
 
+def _start_holder(env):
+    """A process that joins the embedded server and keeps it until killed."""
+    return subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from divpipe.db.connect import connect; connect().close();"
+         "print('ready', flush=True); time.sleep(120)"],
+        env=env, cwd=PROJECT, stdout=subprocess.PIPE, text=True)
+
+
 def _server_pid(pgdata: Path):
     pidfile = pgdata / "postmaster.pid"
     if not pidfile.exists():
@@ -37,11 +46,7 @@ def _server_pid(pgdata: Path):
 
 def test_server_survives_a_killed_client_and_stops_after_the_next_run(tmp_path):
     env = _env(tmp_path / "data")
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from divpipe.db.connect import connect; connect().close();"
-         "print('ready', flush=True); time.sleep(120)"],
-        env=env, cwd=PROJECT, stdout=subprocess.PIPE, text=True)
+    holder = _start_holder(env)
     try:
         assert holder.stdout.readline().strip() == "ready"
         pgdata = tmp_path / "data" / "pg"
@@ -63,11 +68,7 @@ def test_server_survives_a_killed_client_and_stops_after_the_next_run(tmp_path):
 
 def test_next_run_starts_after_the_server_itself_was_killed(tmp_path):
     env = _env(tmp_path / "data")
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from divpipe.db.connect import connect; connect().close();"
-         "print('ready', flush=True); time.sleep(120)"],
-        env=env, cwd=PROJECT, stdout=subprocess.PIPE, text=True)
+    holder = _start_holder(env)
     try:
         assert holder.stdout.readline().strip() == "ready"
         pgdata = tmp_path / "data" / "pg"
