@@ -222,3 +222,20 @@ def test_bad_date_through_the_real_entry_point(db_env):
                           timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "❌ --from-date: expected a date as YYYY-MM-DD, got '2026-02-30'"
+
+
+def test_database_error_is_fatal(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    track(conn, sim.universe.symbols)
+    with conn.cursor() as cur:
+        cur.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;"
+                    " CREATE TRIGGER refuse BEFORE INSERT ON raw_stock_prices"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse()")
+    conn.commit()
+    code, err = run_update(capsys, "--history-years", "1")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "❌ writing raw_stock_prices: disk full (simulated)"
+    # The failed batch left nothing behind, and no symbol was blamed for it.
+    assert stored(conn, "SELECT count(*) FROM raw_dividends") == {(0,)}
+    assert stored(conn, "SELECT count(*) FROM raw_excluded_symbols") == {(0,)}

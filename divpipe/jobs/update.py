@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -260,56 +261,93 @@ def fetch(plan: Plan) -> Fetched:
 
 
 @dataclass
-class Writer:
-    """Buffers rows per table and writes them in one transaction per batch."""
+class Batch:
+    """Rows of some symbols, per table, and the symbols' bookkeeping: one transaction."""
 
-    conn: object
-    batch_rows: int
     rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in KEYS})
     prices_done: list[str] = field(default_factory=list)
     company_attempted: list[str] = field(default_factory=list)
     succeeded: list[str] = field(default_factory=list)
-    totals: dict[str, UpsertResult] = field(default_factory=lambda: {t: UpsertResult() for t in KEYS})
-    batches: int = 0
+
+    def size(self) -> int:
+        return sum(len(r) for r in self.rows.values()) + len(self.succeeded)
+
+
+class Writer:
+    """Buffers rows per table; writes each full batch in ONE transaction on a background thread.
+
+    Fetching goes on while the database works, and at most two batches exist
+    at once (one filling, one being written), so memory stays bounded. A
+    database error surfaces in the calling thread at the next `add`/`close`.
+    """
+
+    def __init__(self, conn, batch_rows: int):
+        self.conn, self.batch_rows = conn, batch_rows
+        self.batch = Batch()
+        self.totals: dict[str, UpsertResult] = {t: UpsertResult() for t in KEYS}
+        self.batches = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._writing: Future | None = None
 
     def add(self, plan: Plan, fetched: Fetched, options: Options) -> None:
         now = dt.datetime.now(dt.UTC)
+        batch = self.batch
         if fetched.chart is not None:
             if options.prices:
-                self.rows["raw_stock_prices"].extend(p.row() for p in fetched.chart.prices)
-                self.prices_done.append(plan.symbol)
+                batch.rows["raw_stock_prices"].extend(p.row() for p in fetched.chart.prices)
+                batch.prices_done.append(plan.symbol)
             if options.actions:
-                self.rows["raw_dividends"].extend(d.row() for d in fetched.chart.dividends)
-                self.rows["raw_stock_splits"].extend(s.row() for s in fetched.chart.splits)
+                batch.rows["raw_dividends"].extend(d.row() for d in fetched.chart.dividends)
+                batch.rows["raw_stock_splits"].extend(s.row() for s in fetched.chart.splits)
         if plan.company_due:
-            self.company_attempted.append(plan.symbol)
+            batch.company_attempted.append(plan.symbol)
             if fetched.company is not None:
-                self.rows["raw_stocks"].append({**fetched.company.row(), "company_updated_at": now})
-        self.succeeded.append(plan.symbol)
-        if self.pending() >= self.batch_rows:
+                batch.rows["raw_stocks"].append({**fetched.company.row(), "company_updated_at": now})
+        batch.succeeded.append(plan.symbol)
+        if batch.size() >= self.batch_rows:
             self.flush()
 
-    def pending(self) -> int:
-        return sum(len(r) for r in self.rows.values()) + len(self.succeeded)
-
     def flush(self) -> None:
-        if not self.pending():
+        """Hand the current batch to the writer thread (after the previous one is written)."""
+        if not self.batch.size():
             return
+        self._wait()
+        self._writing = self._pool.submit(self._write, self.batch)
+        self.batch = Batch()
+
+    def close(self) -> None:
+        """Write what is left and wait for it; raises the writer's DatabaseError."""
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """After a failure elsewhere: let the write in progress end, drop the rest."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _write(self, batch: Batch) -> None:
         conn = self.conn
         try:
-            for table, rows in self.rows.items():
+            for table, rows in batch.rows.items():
                 if rows:
                     stamp = "updated_at" if table == "raw_stocks" else None
                     self.totals[table] += bulk_upsert(conn, table, rows, KEYS[table], commit=False,
                                                       stamp=stamp)
             with conn.cursor() as cur:
-                if self.prices_done:
+                if batch.prices_done:
                     cur.execute("UPDATE raw_stocks SET prices_updated_at = now() WHERE symbol = ANY(%s)",
-                                (self.prices_done,))
-                if self.company_attempted:
+                                (batch.prices_done,))
+                if batch.company_attempted:
                     cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)",
-                                (self.company_attempted,))
-            exclusions.record_successes(conn, self.succeeded)
+                                (batch.company_attempted,))
+            exclusions.record_successes(conn, batch.succeeded)
             conn.commit()
         except psycopg2.Error as err:
             conn.rollback()
@@ -318,11 +356,6 @@ class Writer:
             conn.rollback()
             raise
         self.batches += 1
-        for rows in self.rows.values():
-            rows.clear()
-        self.prices_done.clear()
-        self.company_attempted.clear()
-        self.succeeded.clear()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -362,24 +395,29 @@ def _update(conn, options: Options, settings: Settings, started: float, http_bef
     failures: list[tuple[str, str, bool]] = []
     company_failures = 0
     progress_every = max(10, min(500, len(plans) // 20))
-    for outcome in yahoo_fetch.yahoo_fanout(plans, fetch, workers=options.workers, stats=stats,
-                                            progress_every=progress_every):
-        plan = outcome.item
-        if outcome.ok:
-            assert outcome.value is not None
-            if outcome.value.company_error:
-                company_failures += 1
-                log.warning("⚠️ %s: company data not updated: %s", plan.symbol, outcome.value.company_error)
-            writer.add(plan, outcome.value, options)
-        elif outcome.skipped:
-            continue
-        else:
-            # Only a chart that found nothing says the symbol is gone; company data alone does not.
-            missing = (options.chart and outcome.exception is not None
-                       and yahoo_fetch.is_missing_symbol(outcome.exception))
-            failures.append((plan.symbol, outcome.error or "unknown error", missing))
-            log.warning("⚠️ %s: %s", plan.symbol, outcome.error)
-    writer.flush()
+    try:
+        for outcome in yahoo_fetch.yahoo_fanout(plans, fetch, workers=options.workers, stats=stats,
+                                                progress_every=progress_every):
+            plan = outcome.item
+            if outcome.ok:
+                assert outcome.value is not None
+                if outcome.value.company_error:
+                    company_failures += 1
+                    log.warning("⚠️ %s: company data not updated: %s", plan.symbol,
+                                outcome.value.company_error)
+                writer.add(plan, outcome.value, options)
+            elif outcome.skipped:
+                continue
+            else:
+                # Only a chart that found nothing says the symbol is gone; company data alone does not.
+                missing = (options.chart and outcome.exception is not None
+                           and yahoo_fetch.is_missing_symbol(outcome.exception))
+                failures.append((plan.symbol, outcome.error or "unknown error", missing))
+                log.warning("⚠️ %s: %s", plan.symbol, outcome.error)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close()
 
     total = len(plans)
     ratio = len(failures) / total
@@ -424,8 +462,11 @@ def _summary(options, stats: FanoutStats, writer: Writer, failures, company_fail
              (stats.ok + stats.failed + stats.skipped) / max(elapsed, 1e-9))
     for table, result in writer.totals.items():
         log.info("   %s: %d inserted, %d updated", table, result.inserted, result.updated)
-    log.info("   HTTP requests: %s; %d rate-limit pause(s)",
-             yahoo_fetch.describe_request_counts(http_before), stats.rate_limited)
+    requests = yahoo_fetch.describe_request_counts(http_before)
+    log.info("   HTTP requests: %s; %d rate-limit pause(s)", requests, stats.rate_limited)
+    # The fetch phase alone, without start-up (imports, bookmarks) and the summary.
+    log.info("   fetch phase: %.1f s, %.1f symbols/s, %.1f requests/s", stats.elapsed, stats.per_second,
+             int(requests.split(" ", 1)[0]) / stats.elapsed)
     if company_failures:
         log.info("   company data not updated for %d symbol(s)", company_failures)
     if failures:
