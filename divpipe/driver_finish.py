@@ -58,21 +58,24 @@ def _connect(settings: Settings):
     return connect(settings)
 
 
-def _completeness(conn, request: FinishRequest, settings: Settings, measure_figures: bool):
-    """(lines, level, figures as dicts, rows written or None)."""
+def _rows_written(conn, request: FinishRequest) -> dict[str, dict[str, int]] | None:
     before_path = request.state_dir / COUNTERS_FILE
-    written = None
-    if before_path.exists():
-        written = rows_written(json.loads(before_path.read_text()), write_counters(conn))
+    if not before_path.exists():
+        return None
+    return rows_written(json.loads(before_path.read_text()), write_counters(conn))
+
+
+def _completeness(conn, written, settings: Settings, measure_figures: bool):
+    """(lines, level, figures as dicts)."""
     session = last_completed_session(datetime.now(UTC))
     if not measure_figures:
         lines = report_lines([], written, session)
         lines.insert(1, "  coverage not measured: the main update did not run")
-        return lines, "n/a", [], written
+        return lines, "n/a", []
     counts = measure(conn, session)
     found = figures(counts, settings)
     level = "warning" if counts["tracked"] == 0 else worst_level([f.level for f in found])
-    return report_lines(found, written, session), level, [f.as_dict() for f in found], written
+    return report_lines(found, written, session), level, [f.as_dict() for f in found]
 
 
 def _task_dict(t: TaskResult) -> dict:
@@ -161,6 +164,12 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         db_error = str(err)
 
     level, found, written = "n/a", [], None
+    if conn is not None:
+        try:
+            written = _rows_written(conn, request)
+        except psycopg2.Error as err:
+            conn.rollback()
+            lines.append(f"⚠️ rows written unknown: {str(err).strip()}")
     if not request.skipped and not request.interrupted:
         lines.append("")
         main_update_ran = any(t.phase == "step2" and t.started is not None for t in tasks)
@@ -169,7 +178,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
             level = "critical"
         else:
             try:
-                section, level, found, written = _completeness(conn, request, settings, main_update_ran)
+                section, level, found = _completeness(conn, written, settings, main_update_ran)
                 lines += section
             except psycopg2.Error as err:
                 conn.rollback()

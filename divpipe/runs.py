@@ -138,6 +138,14 @@ def _start(argv: list[str]) -> int:
     try:
         (args.state_dir / COUNTERS_FILE).write_text(json.dumps(write_counters(conn)))
         with conn, conn.cursor() as cur:
+            # We hold the lock: a run still marked running died without recording its end
+            # (SIGKILL, power loss).
+            cur.execute(
+                "UPDATE pipeline_runs SET status = 'failed', "
+                "error = 'the driver died before recording the end of the run' "
+                "WHERE status = 'running' AND run_id <> %s",
+                (args.run_id,),
+            )
             cur.execute(
                 "INSERT INTO pipeline_runs (run_id, driver, started_at, status, log_path) "
                 "VALUES (%s, %s, now(), 'running', %s) ON CONFLICT (run_id) DO NOTHING",

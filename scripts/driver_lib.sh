@@ -659,8 +659,17 @@ on_signal() {
   finish_run "${signal_name}"
 }
 
+# Stop before any task ran, with a reason already logged.
+stop_early() {
+  FINISHING=1
+  exit "$1"
+}
+
 on_exit() {
-  local pid
+  local rc=$? pid
+  if ((rc != 0 && !FINISHING)); then
+    log "❌ the driver stopped unexpectedly (exit ${rc}): the run is not recorded as finished"
+  fi
   stop_ticker
   # Reached with tasks still running only on an unexpected error: stop them.
   for pid in "${!RUNNING[@]}"; do
@@ -732,7 +741,7 @@ driver_main() {
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
   "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
     log "❌ could not prepare the virtual environment: see ${MAIN_LOG}"
-    exit "${EXIT_FAILURE}"
+    stop_early "${EXIT_FAILURE}"
   }
   export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
   export PATH="${VIRTUAL_ENV}/bin:${PATH}"
@@ -745,7 +754,7 @@ driver_main() {
       export BACKUP_DIR="${DIVPIPE_DATA_DIR}/backups"
       mkdir -p -- "${DIVPIPE_DATA_DIR}"
     fi
-    start_simulator || exit "${EXIT_FAILURE}"
+    start_simulator || stop_early "${EXIT_FAILURE}"
   fi
 
   local -a plan_args=(plan)
@@ -758,7 +767,7 @@ driver_main() {
   if ((rc != 0)); then
     plan_line="$(tail -n 1 "${STATE_DIR}/plan.err")"
     log "❌ could not decide whether to run (exit ${rc}): ${plan_line#❌ }"
-    exit "${rc}"
+    stop_early "${rc}"
   fi
   read -r which discovery as_of <<<"${plan_line}"
   WITH_DISCOVERY="${discovery}"

@@ -149,6 +149,9 @@ def test_bad_usage_exits_2_and_runs_nothing(fake):
 # --- success, per-task logs, summary, history -----------------------------------------------
 
 def test_a_full_run_writes_task_logs_summary_and_history(fake, conn):
+    with conn, conn.cursor() as cur:  # a run that was SIGKILLed: still marked running
+        cur.execute("INSERT INTO pipeline_runs (run_id, driver, started_at, status) "
+                    "VALUES ('killed', 'v3', now() - interval '1 day', 'running')")
     result = fake.run(V3, "--force", "--discovery")
     assert result.returncode == 0, result.stdout + result.stderr
     assert fake.ran() == {name for name, _, _ in DEFAULT_TASKS}
@@ -172,6 +175,7 @@ def test_a_full_run_writes_task_logs_summary_and_history(fake, conn):
     assert rows["main_update"][:4] == ("step2", True, "success", 0)
     assert rows["cboe"][4] == str(fake.log_dir / f"cboe_{day}.log")
     assert run_row(conn, summary["run_id"])[:3] == ("v3", summary["status"], 0)
+    assert run_row(conn, "killed")[1] == "failed"
 
 
 def test_v3_runs_a_phase_in_parallel_and_v2_one_task_at_a_time(fake):
@@ -342,6 +346,7 @@ def test_a_signal_stops_every_child_and_records_the_run_interrupted(fake, conn, 
     assert "main_update" not in fake.ran()
     summary = fake.summary(out)
     assert summary["status"] == "interrupted" and summary["exit_code"] == code
+    assert summary["rows_written"] == {}
     rows = task_rows(conn, summary["run_id"])
     assert rows["yieldmax"][2] == "interrupted" and rows["cboe"][2] == "interrupted"
     assert rows["main_update"][2] == "skipped"
