@@ -248,6 +248,15 @@ parse_args() {
     esac
     shift
   done
+  local knob
+  for knob in DIVPIPE_PROGRESS_SECONDS DIVPIPE_STOP_GRACE_SECONDS; do
+    if [[ -n "${!knob:-}" && ! "${!knob}" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+      die_usage "${knob}: expected a number of seconds, got '${!knob}'"
+    fi
+  done
+  if [[ "${DIVPIPE_PROGRESS_SECONDS:-5}" =~ ^0+(\.0+)?$ ]]; then
+    die_usage "DIVPIPE_PROGRESS_SECONDS: must be above 0"
+  fi
   if is_true "${FORCE_RUN:-false}"; then
     FORCE=1
   fi
@@ -265,7 +274,12 @@ take_lock() {
   local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder=""
   exec {LOCK_FD}<>"${lock_file}"
   if ! flock -n "${LOCK_FD}"; then
-    holder="$(<"${lock_file}")"
+    # The holder writes its pid just after taking the lock: give it a moment.
+    local tries=0
+    while holder="$(<"${lock_file}")" && [[ -z "${holder}" ]] && ((tries < 20)); do
+      sleep 0.05
+      tries=$((tries + 1))
+    done
     printf '%s ⚠️ %s: another run is already running (pid %s): exiting %d\n' \
       "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${holder:-unknown}" "${EXIT_LOCKED}" >&2
     exit "${EXIT_LOCKED}"
