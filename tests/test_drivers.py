@@ -152,7 +152,7 @@ def test_a_full_run_writes_task_logs_summary_and_history(fake, conn):
     with conn, conn.cursor() as cur:  # a run that was SIGKILLed: still marked running
         cur.execute("INSERT INTO pipeline_runs (run_id, driver, started_at, status) "
                     "VALUES ('killed', 'v3', now() - interval '1 day', 'running')")
-    result = fake.run(V3, "--force", "--discovery")
+    result = fake.run(V3, "--force", "--discovery", ALERT_PHASE1_MINUTES="0.0001")
     assert result.returncode == 0, result.stdout + result.stderr
     assert fake.ran() == {name for name, _, _ in DEFAULT_TASKS}
     day = f"{date.today():%Y%m%d}"
@@ -165,6 +165,7 @@ def test_a_full_run_writes_task_logs_summary_and_history(fake, conn):
     assert "\nTotal execution time: 0m " in out
     assert "Critical path: discovery" in out and "Time saved vs serial:" in out
     assert out.index("⚡ PERFORMANCE BREAKDOWN") < out.index("📊 DATA COMPLETENESS")
+    assert "⚠️ Phase 1 (Parallel Scrapers) took 0m 0s, longer than ALERT_PHASE1_MINUTES=0.0001 min" in out
 
     summary = fake.summary(result)
     assert summary["driver"] == "v3" and summary["exit_code"] == 0
@@ -370,3 +371,22 @@ def test_old_logs_are_deleted_and_other_files_kept(fake):
     assert not any(p.exists() for p in old)
     assert recent.exists() and keep.exists()
     assert "deleted 2 log file(s) older than 30 days" in result.stdout
+
+
+def test_a_critical_completeness_figure_fails_the_run(fake, conn):
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO raw_stocks (symbol, company, prices_updated_at) "
+                    "SELECT 'S' || i, 'Company ' || i, now() FROM generate_series(1, 10) i")
+        cur.execute("INSERT INTO raw_stock_prices (symbol, date, close) "
+                    "SELECT 'S' || i, CURRENT_DATE, 1 FROM generate_series(1, 4) i")
+        cur.execute("INSERT INTO raw_dividends (symbol, ex_date, amount) "
+                    "SELECT 'S' || i, CURRENT_DATE - 30, 0.1 FROM generate_series(1, 10) i")
+    result = fake.run(V3, "--force")
+    assert result.returncode == 1
+    assert "❌ price coverage (last session): 4/10 (40.0%)" in result.stdout
+    assert fake.summary(result)["completeness"]["level"] == "critical"
+    # The same data with lower thresholds is only a warning.
+    result = fake.run(V3, "--force", PRICE_COVERAGE_WARN="0.5", PRICE_COVERAGE_CRIT="0.3")
+    assert result.returncode == 0
+    assert "⚠️ price coverage (last session): 4/10 (40.0%)" in result.stdout
+    assert "✅ dividend coverage (last 365 days): 10/10 (100.0%)" in result.stdout
