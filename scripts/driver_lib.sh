@@ -426,6 +426,12 @@ wait_for_any() {
   local name="${RUNNING[${finished}]}"
   unset "RUNNING[${finished}]"
   task_finished "${name}" "${rc}"
+  # Processes a task left running in its group (a forgotten background job)
+  # would outlive the run: stop them.
+  if kill -0 -- "-${finished}" 2>/dev/null; then
+    log "⚠️ ${name} left processes running in its group: stopping them"
+    kill -KILL -- "-${finished}" 2>/dev/null || true
+  fi
 }
 
 run_phase() {

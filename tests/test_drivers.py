@@ -390,3 +390,12 @@ def test_a_critical_completeness_figure_fails_the_run(fake, conn):
     assert result.returncode == 0
     assert "⚠️ price coverage (last session): 4/10 (40.0%)" in result.stdout
     assert "✅ dividend coverage (last 365 days): 10/10 (100.0%)" in result.stdout
+
+
+def test_processes_a_finished_task_left_behind_are_stopped(fake):
+    child = fake.tmp / "child.pid"
+    fake.define(yieldmax=f'sleep 300 & echo $! > "{child}"; exit 0')
+    result = fake.run(V3, "--force")
+    assert result.returncode == 0
+    assert "⚠️ yieldmax left processes running in its group: stopping them" in result.stdout
+    wait_for(lambda: not alive(int(child.read_text())), "the left-behind child to be gone", 10)
