@@ -248,6 +248,10 @@ parse_args() {
     esac
     shift
   done
+}
+
+# Settings the driver itself reads, from the environment and .env.
+read_driver_settings() {
   local knob
   for knob in DIVPIPE_PROGRESS_SECONDS DIVPIPE_STOP_GRACE_SECONDS; do
     if [[ -n "${!knob:-}" && ! "${!knob}" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
@@ -743,6 +747,7 @@ driver_main() {
   cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
   # DIVPIPE_ENV_FILE names another dotenv file, as on the Python side.
   load_dotenv "$(project_path "${DIVPIPE_ENV_FILE:-.env}")"
+  read_driver_settings
   RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
   RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"
   mkdir -p -- "${RUN_LOG_DIR}" "${RUN_DATA_DIR}"

@@ -399,3 +399,17 @@ def test_processes_a_finished_task_left_behind_are_stopped(fake):
     assert result.returncode == 0
     assert "⚠️ yieldmax left processes running in its group: stopping them" in result.stdout
     wait_for(lambda: not alive(int(child.read_text())), "the left-behind child to be gone", 10)
+
+
+def test_settings_come_from_the_env_file_and_the_environment_wins(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text('# the gate is off on this machine\nexport FORCE_RUN="true"  \n'
+                        "DIVPIPE_PROGRESS_SECONDS=1 # inline comment\n")
+    result = fake.run(V3, "--date", SATURDAY, DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout
+    assert "main_update" in fake.ran()
+    for marker in fake.markers.iterdir():
+        marker.unlink()
+    result = fake.run(V3, "--date", SATURDAY, DIVPIPE_ENV_FILE=str(env_file), FORCE_RUN="false")
+    assert "SKIPPED: not a trading day" in result.stdout
+    assert fake.ran() == set()
