@@ -203,10 +203,10 @@ def test_password_is_never_on_a_command_line_or_in_the_log(db_url, filled, tmp_p
     assert made.manifest["restore_test"] == "exact"
 
 
-def test_embedded_database_without_database_url(tmp_path):
+def test_embedded_database_without_database_url(tmp_path, embedded_data_dir):
     """No DATABASE_URL: the embedded server is dumped with a pg_dump at least as new as it."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(DIVPIPE_DATA_DIR=str(tmp_path / "data"), BACKUP_DIR=str(tmp_path / "backups"))
+    env.update(DIVPIPE_DATA_DIR=str(embedded_data_dir), BACKUP_DIR=str(tmp_path / "backups"))
     migrate = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "divpipe", "db", "migrate"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=120)
     assert migrate.returncode == 0, migrate.stderr

@@ -44,12 +44,12 @@ def _server_pid(pgdata: Path):
     return pid if psutil.pid_exists(pid) else None
 
 
-def test_server_survives_a_killed_client_and_stops_after_the_next_run(tmp_path):
-    env = _env(tmp_path / "data")
+def test_server_survives_a_killed_client_and_stops_after_the_next_run(embedded_data_dir):
+    env = _env(embedded_data_dir)
     holder = _start_holder(env)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        pgdata = tmp_path / "data" / "pg"
+        pgdata = embedded_data_dir / "pg"
         server = _server_pid(pgdata)
         assert server is not None
         holder.send_signal(signal.SIGKILL)
@@ -66,12 +66,12 @@ def test_server_survives_a_killed_client_and_stops_after_the_next_run(tmp_path):
     assert _server_pid(pgdata) is None
 
 
-def test_next_run_starts_after_the_server_itself_was_killed(tmp_path):
-    env = _env(tmp_path / "data")
+def test_next_run_starts_after_the_server_itself_was_killed(embedded_data_dir):
+    env = _env(embedded_data_dir)
     holder = _start_holder(env)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        pgdata = tmp_path / "data" / "pg"
+        pgdata = embedded_data_dir / "pg"
         server = psutil.Process(_server_pid(pgdata))
         holder.send_signal(signal.SIGKILL)
         children = server.children(recursive=True)
@@ -89,15 +89,15 @@ def test_next_run_starts_after_the_server_itself_was_killed(tmp_path):
     assert "applied 0 migration(s)" in migrate.stdout
 
 
-def test_five_processes_start_and_migrate_at_once(tmp_path):
-    env = _env(tmp_path / "data")
+def test_five_processes_start_and_migrate_at_once(embedded_data_dir):
+    env = _env(embedded_data_dir)
     procs = [subprocess.Popen([sys.executable, "-m", "divpipe", "db", "migrate"], env=env, cwd=PROJECT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, outputs
     applied = sum(int(out.split("applied ")[1].split(" ")[0]) for out, _ in outputs)
     assert applied == 1  # exactly one process applied the one migration
-    assert _server_pid(tmp_path / "data" / "pg") is None
+    assert _server_pid(embedded_data_dir / "pg") is None
 
 
 def test_concurrent_migrations_on_a_server_database(pg_admin_url):

@@ -9,6 +9,7 @@ costs a few tens of milliseconds.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -41,6 +42,19 @@ def _isolated_environment(monkeypatch, tmp_path):
     reset_settings()
     yield
     reset_settings()
+
+
+@pytest.fixture
+def embedded_data_dir():
+    """A DIVPIPE_DATA_DIR for tests that start the embedded server themselves.
+
+    It is outside pytest's basetemp on purpose: a pytest session starting on the
+    same machine resets /tmp/pytest-of-<user> to mode 0700, which locks the
+    server's own user (pgserver, when we are root) out of its data directory.
+    """
+    path = Path(tempfile.mkdtemp(prefix="divpipe-test-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
