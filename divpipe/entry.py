@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 from divpipe.errors import EXIT_FAILURE, DivpipeError
@@ -35,3 +39,20 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE
+
+
+def stop_when_orphaned(poll_seconds: float = 1.0) -> None:
+    """SIGTERM this process once its parent is gone.
+
+    The drivers start long-lived helpers (the simulator, the embedded-database
+    holder). If a driver is killed with SIGKILL its traps never run; the
+    helpers notice they were re-parented and stop instead of lingering.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()

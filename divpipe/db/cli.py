@@ -9,7 +9,7 @@ import sys
 from divpipe.config import get_settings
 from divpipe.db import migrate as migrations
 from divpipe.db.connect import connect, database_url, mask_url
-from divpipe.entry import run, setup_logging
+from divpipe.entry import run, setup_logging, stop_when_orphaned
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser(
         "hold",
-        help="keep the embedded server up until this process is signalled (used by the drivers)",
+        help="keep the embedded server up until this process is signalled or its parent dies (used by the drivers)",
     )
     return parser
 
@@ -56,6 +56,7 @@ def _main(argv: list[str]) -> int:
     # hold: the server stays up while this process lives (pgserver counts handles).
     print(f"holding {mask_url(url)}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop_when_orphaned()
     try:
         signal.pause()
     except KeyboardInterrupt:

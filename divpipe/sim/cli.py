@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from divpipe.entry import stop_when_orphaned
 from divpipe.sim.faults import RANDOM_KINDS
 
 
@@ -74,6 +75,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    stop_when_orphaned()
     try:
         if args.port_file is not None:
             _write_atomically(args.port_file, f"{server.port}\n")
