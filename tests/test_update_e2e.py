@@ -239,3 +239,43 @@ def test_database_error_is_fatal(make_sim, db_url, conn, capsys):
     # The failed batch left nothing behind, and no symbol was blamed for it.
     assert stored(conn, "SELECT count(*) FROM raw_dividends") == {(0,)}
     assert stored(conn, "SELECT count(*) FROM raw_excluded_symbols") == {(0,)}
+
+
+def requests_by_kind(sim) -> dict[str, int]:
+    kinds = {"chart": "/v8/finance/chart/", "quoteSummary": "/v10/finance/quoteSummary/"}
+    return {k: sum(n for paths in sim.stats()["requests"].values() for p, n in paths.items()
+                   if p.startswith(prefix)) for k, prefix in kinds.items()}
+
+
+def test_only_flags_store_only_their_part(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    track(conn, sim.universe.symbols)
+    listed = len(sim.universe.listed())
+    count = "SELECT (SELECT count(*) FROM raw_stock_prices), (SELECT count(*) FROM raw_dividends)," \
+            " (SELECT count(*) FROM raw_stocks WHERE company_updated_at IS NOT NULL)"
+
+    code, err = run_update(capsys, "--prices-only", "--history-years", "1")
+    assert code == 0, err
+    (prices, dividends, companies), = stored(conn, count)
+    assert prices > 0 and dividends == 0 and companies == 0
+    assert requests_by_kind(sim)["quoteSummary"] == 0
+
+    # The bookmarks are the price dates: a dividends backfill names its start.
+    start = years_before(exchange_today(), 1)
+    code, err = run_update(capsys, "--dividends-only", "--from-date", start.isoformat())
+    assert code == 0, err
+    truth_dividends = truth_rows(sim.universe, lambda s: start)[1]
+    assert truth_dividends
+    assert stored(conn, count) == {(prices, len(truth_dividends), 0)}
+
+    sim.reset_stats()
+    code, err = run_update(capsys, "--companies-only")
+    assert code == 0, err
+    assert requests_by_kind(sim)["chart"] == 0
+    assert stored(conn, count).pop()[2] == listed
+    # Fresh now: a second run skips them all (the delisted one is due again, and fails again).
+    code, err = run_update(capsys, "--companies-only")
+    assert f"0 ok, 1 failed, {listed} skipped of 12 symbols" in err
+    # Company data alone never counts towards exclusion: only the two chart runs did.
+    dead = next(c.symbol for c in sim.universe.companies if c.delisted)
+    assert excluded_rows(conn) == {dead: (2, False)}
