@@ -201,3 +201,11 @@ def test_success_during_a_pause_does_not_reset_the_backoff():
     cd.success()  # a request that was already in flight
     cd.wait()
     assert cd.trip() == 2.0
+
+
+def test_progress_bar_on_a_terminal_instead_of_log_lines(capsys, caplog):
+    caplog.set_level(logging.INFO, logger="divpipe.fanout")
+    list(fanout(range(7), lambda n: n, workers=2, name="update", progress_every=2, tty=True))
+    err = capsys.readouterr().err
+    assert "update" in err and "7/7" in err
+    assert not [r for r in caplog.records if "done (ok" in r.getMessage()]

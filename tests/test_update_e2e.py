@@ -259,6 +259,9 @@ def test_only_flags_store_only_their_part(make_sim, db_url, conn, capsys):
     (prices, dividends, companies), = stored(conn, count)
     assert prices > 0 and dividends == 0 and companies == 0
     assert requests_by_kind(sim)["quoteSummary"] == 0
+    # raw_stocks.price follows the latest close every night, not only with the monthly company data.
+    assert stored(conn, "SELECT symbol, price FROM raw_stocks WHERE price IS NOT NULL") == {
+        (c.symbol, q(sim.universe.last_close(c.symbol), 6)) for c in sim.universe.listed()}
 
     # The bookmarks are the price dates: a dividends backfill names its start.
     start = years_before(exchange_today(), 1)

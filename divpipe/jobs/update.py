@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -266,6 +267,7 @@ class Batch:
 
     rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in KEYS})
     prices_done: list[str] = field(default_factory=list)
+    last_close: dict[str, Decimal] = field(default_factory=dict)
     company_attempted: list[str] = field(default_factory=list)
     succeeded: list[str] = field(default_factory=list)
 
@@ -296,6 +298,8 @@ class Writer:
             if options.prices:
                 batch.rows["raw_stock_prices"].extend(p.row() for p in fetched.chart.prices)
                 batch.prices_done.append(plan.symbol)
+                if fetched.chart.prices:
+                    batch.last_close[plan.symbol] = max(fetched.chart.prices, key=lambda p: p.date).close
             if options.actions:
                 batch.rows["raw_dividends"].extend(d.row() for d in fetched.chart.dividends)
                 batch.rows["raw_stock_splits"].extend(s.row() for s in fetched.chart.splits)
@@ -344,6 +348,12 @@ class Writer:
                 if batch.prices_done:
                     cur.execute("UPDATE raw_stocks SET prices_updated_at = now() WHERE symbol = ANY(%s)",
                                 (batch.prices_done,))
+                if batch.last_close:
+                    # Company data is refreshed monthly; the price should not be a month old.
+                    cur.execute("UPDATE raw_stocks s SET price = v.close"
+                                "  FROM unnest(%s::text[], %s::numeric[]) AS v(symbol, close)"
+                                " WHERE s.symbol = v.symbol AND s.price IS DISTINCT FROM v.close",
+                                (list(batch.last_close), list(batch.last_close.values())))
                 if batch.company_attempted:
                     cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)",
                                 (batch.company_attempted,))
