@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # and dividends now and then, and a few days cost nothing in the same request.
 OVERLAP_DAYS = 5
 EXCHANGE_TZ = ZoneInfo("America/New_York")
+# An empty chart over a shorter window says nothing about the symbol.
+QUIET_WINDOW_DAYS = 7
 # Failures listed one per line in the summary; the rest are counted.
 MAX_FAILURE_LINES = 50
 
@@ -248,6 +250,9 @@ def fetch(plan: Plan) -> Fetched:
     if plan.start is not None:
         fetched.chart = yahoo_fetch.fetch_chart(plan.symbol, plan.start)
         if fetched.chart.empty:
+            if (exchange_today() - plan.start).days < QUIET_WINDOW_DAYS:
+                # A window of a few days can hold no session at all (--from-date over a holiday).
+                raise Skip(f"no trading day since {plan.start}")
             raise yahoo_fetch.SymbolNotFound(f"no prices, dividends or splits since {plan.start}")
     if plan.company_due:
         try:
