@@ -477,11 +477,12 @@ def _summary(options, stats: FanoutStats, writer: Writer, failures, company_fail
              (stats.ok + stats.failed + stats.skipped) / max(elapsed, 1e-9))
     for table, result in writer.totals.items():
         log.info("   %s: %d inserted, %d updated", table, result.inserted, result.updated)
-    requests = yahoo_fetch.describe_request_counts(http_before)
-    log.info("   HTTP requests: %s; %d rate-limit pause(s)", requests, stats.rate_limited)
+    log.info("   HTTP requests: %s; %d rate-limit pause(s)", yahoo_fetch.describe_request_counts(http_before),
+             stats.rate_limited)
     # The fetch phase alone, without start-up (imports, bookmarks) and the summary.
+    requests = sum(yahoo_fetch.request_counts_since(http_before).values())
     log.info("   fetch phase: %.1f s, %.1f symbols/s, %.1f requests/s", stats.elapsed, stats.per_second,
-             int(requests.split(" ", 1)[0]) / stats.elapsed)
+             requests / stats.elapsed)
     if company_failures:
         log.info("   company data not updated for %d symbol(s)", company_failures)
     if failures:

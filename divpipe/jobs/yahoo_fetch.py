@@ -15,7 +15,8 @@ Call `prepare()` once per process before anything else here. Then:
 - `is_missing_symbol(exc)`: the failure says the symbol has no data (delisted,
   unknown) as opposed to a transient problem; only those count towards
   exclusion.
-- `yahoo_request_count()`: HTTP requests this process sent to Yahoo hosts.
+- `yahoo_request_count()`, `request_counts_since(snapshot)`, `describe_request_counts(snapshot)`:
+  HTTP requests sent, for summaries.
 
 Symbols are given and returned in our spelling (BRK.B); the translation to
 Yahoo's (BRK-B) happens here. Rate limits, retries, the simulator redirect
@@ -180,16 +181,21 @@ def yahoo_request_count() -> int:
     return sum(c["requests"] for host, c in counters.stats().items() if source_for_host(host) == "yahoo")
 
 
-def describe_request_counts(before: dict[str, dict[str, Any]] | None = None) -> str:
-    """"412 (query2.finance.yahoo.com 400, fc.yahoo.com 12)": requests per host since `before`."""
+def request_counts_since(before: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+    """{host: requests sent since the `divpipe.net.stats()` snapshot `before`}, hosts with any."""
     before = before or {}
-    per_host = {}
+    counts = {}
     for host, c in counters.stats().items():
         n = c["requests"] - before.get(host, {}).get("requests", 0)
         if n:
-            per_host[host] = n
-    total = sum(per_host.values())
+            counts[host] = n
+    return counts
+
+
+def describe_request_counts(before: dict[str, dict[str, Any]] | None = None) -> str:
+    """"412 (query2.finance.yahoo.com 400, fc.yahoo.com 12)": requests per host since `before`."""
+    per_host = request_counts_since(before)
     if not per_host:
         return "0"
     detail = ", ".join(f"{h} {n}" for h, n in sorted(per_host.items(), key=lambda kv: -kv[1]))
-    return f"{total} ({detail})"
+    return f"{sum(per_host.values())} ({detail})"
