@@ -7,6 +7,7 @@ has is in the past and the chart request returns all of them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
@@ -134,6 +135,8 @@ def test_rate_limited_source_still_yields_all_data(make_sim, db_url, conn, capsy
     assert sim.stats()["faults"].get("429", 0) >= 6
     pauses = int(err.split(" rate-limit pause(s)")[0].rsplit("; ", 1)[1])
     assert pauses >= 1
+    # Log lines name the worker that wrote them.
+    assert re.search(r"\[yahoo_\d+\] divpipe\.fanout: ⚠️ \S+: rate limited .* all workers pause", err)
     listed = len(sim.universe.listed())
     assert f"{listed} ok, {30 - listed} failed" in err
     start = years_before(exchange_today(), 1)
