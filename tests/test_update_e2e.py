@@ -285,3 +285,26 @@ def test_only_flags_store_only_their_part(make_sim, db_url, conn, capsys):
     # Company data alone never counts towards exclusion: only the two chart runs did.
     dead = next(c.symbol for c in sim.universe.companies if c.delisted)
     assert excluded_rows(conn) == {dead: (2, False)}
+
+
+def test_too_many_failures_fail_the_run_without_blaming_the_symbols(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    good = sorted(c.symbol for c in sim.universe.listed())[:6]
+    unknown = ["ZZQA", "ZZQB", "ZZQC"]  # Yahoo answers 404: 3 of 9 = 33 % > MAX_FAILURE_RATIO 20 %
+    track(conn, good + unknown)
+    code, err = run_update(capsys, "--history-years", "1")
+    assert code == 1
+    assert "❌ update failed: 3 of 9 symbols failed (33% > MAX_FAILURE_RATIO 20%)" in err
+    assert all(f"⚠️ {s}: " in err for s in unknown)
+    assert stored(conn, "SELECT count(*) FROM raw_excluded_symbols") == {(0,)}
+    # The symbols that worked are stored all the same.
+    assert stored(conn, "SELECT count(DISTINCT symbol) FROM raw_stock_prices") == {(6,)}
+
+    # Below the ratio the run succeeds, with a warning per failure, and the failure counts.
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM raw_stocks WHERE symbol IN ('ZZQB', 'ZZQC')")
+    conn.commit()
+    code, err = run_update(capsys)
+    assert code == 0, err
+    assert "⚠️ update: 6 ok, 1 failed, 0 skipped of 7 symbols" in err
+    assert excluded_rows(conn) == {"ZZQA": (1, False)}
