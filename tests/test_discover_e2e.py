@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from divpipe.config import reset_settings
 from divpipe.jobs.modes import main
 from divpipe.jobs.update import exchange_today
 
@@ -72,18 +73,34 @@ def test_discovers_directory_and_scraped_symbols_never_the_excluded(market, conn
     assert "✅ discover: 0 new symbol(s) added" in err
 
 
-def test_validate_keeps_only_symbols_with_recent_data(market, conn, capsys):
-    sim, listed, tracked, excluded, _dead = market
+def chart_requests(sim) -> int:
+    return sum(n for paths in sim.stats()["requests"].values() for p, n in paths.items()
+               if p.startswith("/v8/finance/chart/"))
+
+
+def test_validate_keeps_only_symbols_with_recent_data(market, conn, capsys, monkeypatch):
+    sim, listed, tracked, excluded, dead = market
+    monkeypatch.setenv("EXCLUDE_AFTER_FAILURES", "2")
+    reset_settings()
     sim.reset_stats()
     code, err = run_discover(capsys, "--validate")
     assert code == 0, err
     added = {s for (s,) in rows(conn, "SELECT symbol FROM raw_stocks")} - set(tracked)
     assert added == set(listed) - set(tracked) - {excluded}
-    assert "2 without recent data and 0 unvalidated left out" in err
+    assert "2 without recent data (0 now excluded) and 0 unvalidated left out" in err
     # One chart request per new symbol (plus yfinance's one retry of each 404).
-    charts = sum(n for paths in sim.stats()["requests"].values() for p, n in paths.items()
-                 if p.startswith("/v8/finance/chart/"))
-    assert len(added) + 2 <= charts <= len(added) + 4
+    assert len(added) + 2 <= chart_requests(sim) <= len(added) + 4
+    # The dead ones count a failed week each ...
+    assert rows(conn, "SELECT symbol, consecutive_failures, excluded FROM raw_excluded_symbols"
+                      " WHERE NOT excluded") == {("ZZZQ", 1, False), (dead, 1, False)}
+
+    # ... and after EXCLUDE_AFTER_FAILURES weeks they are excluded and never asked for again.
+    code, err = run_discover(capsys, "--validate")
+    assert "2 without recent data (2 now excluded)" in err
+    sim.reset_stats()
+    code, err = run_discover(capsys, "--validate")
+    assert code == 0
+    assert "0 new symbol(s) added" in err and chart_requests(sim) == 0
 
 
 def test_changed_directory_file_fails_with_nothing_written(market, conn, capsys, monkeypatch):

@@ -9,7 +9,9 @@ Symbols already in `raw_stocks` are left alone, and excluded ones are never
 added back. With `--validate`, each new symbol costs one chart request and
 is kept only when it shows prices in the last `RECENT_PRICE_DAYS` days or a
 dividend in the last year: the directory lists warrants, units and fresh
-listings that Yahoo has nothing for.
+listings that Yahoo has nothing for. Each rejection counts one failure in
+`raw_excluded_symbols`, so a symbol that stays dead for
+`EXCLUDE_AFTER_FAILURES` weekly runs is excluded and costs no more requests.
 
 Both directory files are fetched and parsed before anything is written; a
 file that cannot be fetched or changed shape fails the run with nothing
@@ -45,6 +47,7 @@ SCRAPED_TABLES = ("raw_yieldmax_dividends", "raw_dividends_nasdaq", "raw_dividen
 RECENT_PRICE_DAYS = 10
 RECENT_DIVIDEND_DAYS = 400
 MAX_REJECT_LINES = 10
+DEAD_REASON = "discover --validate: no recent prices or dividends at Yahoo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,21 +117,22 @@ def is_alive(chart: Chart, today: dt.date) -> bool:
             or any(d.ex_date >= recent_dividend for d in chart.dividends))
 
 
-def validate(candidates: list[Candidate], workers: int) -> tuple[list[Candidate], int, int]:
-    """Keep the candidates whose one chart request shows they trade; return (kept, dead, failed)."""
+def validate(candidates: list[Candidate], workers: int) -> tuple[list[Candidate], list[str], int]:
+    """Keep the candidates whose one chart request shows they trade; return (kept, dead symbols, failed)."""
     yahoo_fetch.prepare()
     yahoo_fetch.seed_timezones(c.symbol for c in candidates)
     today = exchange_today()
     start = today - dt.timedelta(days=RECENT_DIVIDEND_DAYS)
     kept: list[Candidate] = []
-    dead = failed = 0
+    dead: list[str] = []
+    failed = 0
     stats = FanoutStats()
     for outcome in yahoo_fetch.yahoo_fanout(candidates, lambda c: yahoo_fetch.fetch_chart(c.symbol, start),
                                             workers=workers, stats=stats):
         if outcome.ok and outcome.value is not None and is_alive(outcome.value, today):
             kept.append(outcome.item)
         elif outcome.ok or yahoo_fetch.is_missing_symbol(outcome.exception):
-            dead += 1
+            dead.append(outcome.item.symbol)
             log.info("%s: no recent prices or dividends at Yahoo; not added", outcome.item.symbol)
         else:
             failed += 1
@@ -157,15 +161,24 @@ def run(args: argparse.Namespace) -> int:
         skipped_excluded = sum(1 for s in candidates if s in excluded and s not in tracked)
         log.info("%d candidate symbols: %d already tracked, %d excluded, %d new",
                  len(candidates), sum(1 for s in candidates if s in tracked), skipped_excluded, len(new))
-        dead = failed = 0
+        dead: list[str] = []
+        failed = 0
         if args.validate and new:
             new, dead, failed = validate(new, workers)
-        result = bulk_upsert(conn, "raw_stocks", [c.row() for c in new], key=["symbol"])
+        # One transaction: the new symbols, and one more failed week for the dead ones, which are
+        # excluded (never validated again) after EXCLUDE_AFTER_FAILURES weeks.
+        result = bulk_upsert(conn, "raw_stocks", [c.row() for c in new], key=["symbol"], commit=False)
+        counts = exclusions.record_failures(conn, [(s, DEAD_REASON) for s in dead],
+                                            settings.exclude_after_failures)
+        conn.commit()
     finally:
+        conn.rollback()
         conn.close()
 
     elapsed = time.monotonic() - started
-    validated = f", {dead} without recent data and {failed} unvalidated left out" if args.validate else ""
+    newly_excluded = sum(1 for c in counts if c.excluded)
+    validated = (f", {len(dead)} without recent data ({newly_excluded} now excluded) and {failed} unvalidated"
+                 " left out" if args.validate else "")
     marker = "⚠️" if failed else "✅"
     log.info("%s discover: %d new symbol(s) added to raw_stocks%s in %.1f s; HTTP requests: %s",
              marker, result.inserted, validated, elapsed, yahoo_fetch.describe_request_counts(http_before))
