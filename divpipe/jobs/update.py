@@ -438,7 +438,7 @@ def _update(conn, options: Options, settings: Settings, started: float, http_bef
     ratio = len(failures) / total
     failed_run = ratio > settings.max_failure_ratio
     _count_failures(conn, failures, settings, failed_run)
-    _summary(options, stats, writer, failures, company_failures, http_before, time.monotonic() - started)
+    _summary(stats, writer, failures, company_failures, http_before, time.monotonic() - started)
     if failed_run:
         log.error("❌ update failed: %d of %d symbols failed (%.0f%% > MAX_FAILURE_RATIO %.0f%%)",
                   len(failures), total, ratio * 100, settings.max_failure_ratio * 100)
@@ -469,7 +469,7 @@ def _count_failures(conn, failures, settings: Settings, failed_run: bool) -> Non
                      count.consecutive_failures, settings.exclude_after_failures)
 
 
-def _summary(options, stats: FanoutStats, writer: Writer, failures, company_failures, http_before,
+def _summary(stats: FanoutStats, writer: Writer, failures, company_failures, http_before,
              elapsed: float) -> None:
     marker = "✅" if not failures else "⚠️"
     log.info("%s update: %d ok, %d failed, %d skipped of %d symbols in %.1f s (%.1f symbols/s)",
