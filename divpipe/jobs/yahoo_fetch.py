@@ -50,12 +50,8 @@ class SymbolNotFound(Exception):
     """Yahoo answered, but has nothing for this symbol (delisted, unknown, no trading)."""
 
 
-_prepared = False
-
-
 def prepare() -> None:
     """Point yfinance at our HTTP layer and caches; make it raise instead of logging (idempotent)."""
-    global _prepared
     net_yahoo.prepare_yfinance()
     import yfinance as yf
 
@@ -65,7 +61,6 @@ def prepare() -> None:
     # yfinance re-enables deprecation warnings for itself, and pandas 3 warns
     # about its inplace= calls: one line per symbol in a nightly log otherwise.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="yfinance")
-    _prepared = True
 
 
 def seed_timezones(symbols: Iterable[str]) -> int:
@@ -101,7 +96,9 @@ def seed_timezones(symbols: Iterable[str]) -> int:
 def _ticker(symbol: str):
     import yfinance as yf
 
-    if not _prepared:
+    # Hidden exceptions are yfinance's default: seeing them on means this
+    # process (or a test's reset of yfinance's state) has not prepared it yet.
+    if yf.config.debug.hide_exceptions:
         prepare()
     return yf.Ticker(source.to_yahoo_symbol(symbol))
 

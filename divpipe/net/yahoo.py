@@ -139,8 +139,11 @@ def prepare_yfinance(settings=None) -> None:
 
 
 def reset_yfinance_state() -> None:
-    """Forget yfinance's process-wide session, cookie, crumb and response caches (tests)."""
+    """Forget yfinance's process-wide session, cookie, crumb, caches and settings (tests)."""
+    import yfinance as yf
     from yfinance import base, data
+
+    yf.config.debug.hide_exceptions = True  # yfinance's default; jobs turn it off
 
     data.SingletonMeta._instances.pop(data.YfData, None)
     data.YfData.cache_get.cache_clear()
