@@ -740,13 +740,11 @@ driver_main() {
   RUN_STARTED="${EPOCHREALTIME}"
   PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
   parse_args "$@"
-  TASKS_FILE="${PROJECT_DIR}/scripts/tasks.sh"
-  if [[ -n "${DIVPIPE_TASKS_FILE:-}" ]]; then
-    TASKS_FILE="$(readlink -f -- "${DIVPIPE_TASKS_FILE}")"
-  fi
   cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
   # DIVPIPE_ENV_FILE names another dotenv file, as on the Python side.
   load_dotenv "$(project_path "${DIVPIPE_ENV_FILE:-.env}")"
+  # Like every path setting, relative to the project, and settable in .env.
+  TASKS_FILE="$(project_path "${DIVPIPE_TASKS_FILE:-scripts/tasks.sh}")"
   read_driver_settings
   RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
   RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"

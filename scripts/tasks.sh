@@ -15,7 +15,7 @@
 # A critical task that fails fails the run and skips the phases after it.
 # Commands run from the project directory with the virtual environment active.
 
-task discovery  discovery critical    python update_stock_v2.py --mode discover
+task discovery  discovery critical    python update_stock_v2.py --mode discover --validate
 
 task yieldmax   phase1    noncritical python scripts/scrape_yieldmax.py
 task cboe       phase1    noncritical python scripts/scrape_cboe_dividends.py
