@@ -11,16 +11,13 @@ restore test (`pg_restore` into a scratch database + every table counted).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
+from scratch import scratch_database
 
-from divpipe.db import embedded
-from divpipe.db.migrate import migrate
 from divpipe.jobs import backup, pgtools
 
 
@@ -53,14 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    admin = os.environ.get("DATABASE_URL") or embedded.start_or_join(Path(tempfile.mkdtemp()) / "pg")
-    name = f"divpipe_bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = embedded.with_database(admin, name)
-    try:
-        migrate(url)
+    with scratch_database() as url:
         db = psycopg2.connect(url)
         fill(db, args.rows)
         with db.cursor() as cur:
@@ -81,9 +71,6 @@ def main() -> None:
                             lambda: backup.restore_test(url, tools, env, dump, counts))
             assert problems == [], problems
         db.close()
-    finally:
-        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 if __name__ == "__main__":

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import psycopg2
+from scratch import scratch_database
 
-from divpipe.db import embedded
-from divpipe.db.migrate import migrate
 from divpipe.jobs import future_dividends as fd
 
 TODAY = dt.date(2026, 11, 23)
@@ -54,14 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-source", type=int, default=40_000)
     args = parser.parse_args()
-    admin = os.environ.get("DATABASE_URL") or embedded.start_or_join(Path(tempfile.mkdtemp()) / "pg")
-    name = f"divpipe_bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = embedded.with_database(admin, name)
-    try:
-        migrate(url)
+    with scratch_database() as url:
         db = psycopg2.connect(url)
         fill(db, args.per_source)
         print(f"{args.per_source:,} rows in each of {len(fd.SOURCES)} source tables")
@@ -71,9 +59,6 @@ def main() -> None:
             cur.execute("UPDATE raw_yieldmax_dividends SET amount = amount + 0.001 WHERE random() < 0.1")
         timed("10 % of yieldmax amounts changed", db)
         db.close()
-    finally:
-        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 if __name__ == "__main__":

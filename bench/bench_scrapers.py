@@ -20,16 +20,12 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg2
+from scratch import scratch_database
 
 from divpipe.config import field
-from divpipe.db import embedded
-from divpipe.db.migrate import migrate
 from divpipe.sim.pages import Pages
 from divpipe.sim.server import SimServer
 from divpipe.sim.universe import Universe
@@ -117,20 +113,8 @@ def main() -> None:
     print(f"universe of {args.symbols} symbols built in {time.perf_counter() - began:.1f}s\n")
     parse_speed(Pages(universe))
     print()
-    admin = os.environ.get("DATABASE_URL") or embedded.start_or_join(Path(tempfile.mkdtemp()) / "pg")
-    name = f"divpipe_bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = embedded.with_database(admin, name)
-        migrate(url)
+    with scratch_database() as url:
         whole_runs(universe, url)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 if __name__ == "__main__":

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import tempfile
 import time
-import uuid
 from decimal import Decimal
 
 import psycopg2
+from scratch import scratch_database
 
-from divpipe.db import embedded
-from divpipe.db.migrate import migrate
 from divpipe.db.upsert import bulk_upsert
 
 
@@ -50,15 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    admin = os.environ.get("DATABASE_URL") or embedded.start_or_join(
-        __import__("pathlib").Path(tempfile.mkdtemp()) / "pg")
-    name = f"divpipe_bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = embedded.with_database(admin, name)
-    try:
-        migrate(url)
+    with scratch_database() as url:
         work = psycopg2.connect(url)
         rows = list(price_rows(args.rows))
         timed("insert into empty table", work, rows)
@@ -66,9 +54,6 @@ def main() -> None:
         changed = list(price_rows(args.rows, Decimal("0.5")))
         timed("changed rows (all conflict, all update)", work, changed)
         work.close()
-    finally:
-        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 if __name__ == "__main__":
