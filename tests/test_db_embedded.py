@@ -10,8 +10,10 @@ from pathlib import Path
 
 import psutil
 import psycopg2
+import pytest
 
 from divpipe.db import embedded
+from divpipe.db.connect import mask_url
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -141,3 +143,15 @@ def test_url_masks_the_password(tmp_path):
     env["DATABASE_URL"] = "postgresql://divpipe:s3cret@db.example:5433/prod"
     result = _divpipe("db", "url", env=env)
     assert result.stdout.strip() == "postgresql://divpipe:***@db.example:5433/prod"
+
+
+@pytest.mark.parametrize(("url", "masked"), [
+    ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+    ("postgresql://u@h/db?password=secret&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+    ("postgresql://u:pw@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),
+    ("postgresql://postgres:@/divpipe?host=/tmp/pg", "postgresql://postgres:@/divpipe?host=/tmp/pg"),
+    ("host=db user=u password=secret dbname=x", "host=db user=u password=*** dbname=x"),
+    ("host=db password='se cret' dbname=x", "host=db password=*** dbname=x"),
+])
+def test_mask_url_hides_every_form_of_password(url, masked):
+    assert mask_url(url) == masked
