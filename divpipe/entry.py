@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -10,7 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from divpipe.errors import EXIT_FAILURE, DivpipeError
+from divpipe.errors import EXIT_FAILURE, ConfigError, DivpipeError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one "❌ ..." line and exit 2 (through ConfigError)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 
 def setup_logging(verbose: bool = False) -> None:

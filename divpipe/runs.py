@@ -15,14 +15,13 @@ The nightly drivers call the other subcommands; they are not meant for users:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import date
 from pathlib import Path
 
 from divpipe.config import get_settings
-from divpipe.entry import run
+from divpipe.entry import ArgumentParser, run
 from divpipe.errors import ConfigError
 
 STATUS_ICON = {"success": "✅", "warning": "⚠️", "failed": "❌", "interrupted": "❌",
@@ -94,7 +93,7 @@ def format_table(rows: list[tuple]) -> str:
 
 
 def _table(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m divpipe runs",
+    parser = ArgumentParser(prog="python -m divpipe runs",
                                      description="recent pipeline runs, newest first")
     parser.add_argument("--last", type=_positive, default=10, help="how many runs (default 10)")
     args = parser.parse_args(argv)
@@ -113,7 +112,7 @@ def _table(argv: list[str]) -> int:
 def _plan(argv: list[str]) -> int:
     from divpipe.driver_gate import plan_for
 
-    parser = argparse.ArgumentParser(prog="python -m divpipe.runs plan")
+    parser = ArgumentParser(prog="python -m divpipe.runs plan")
     parser.add_argument("--date", type=_day, default=None)
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--discovery", action="store_true")
@@ -128,7 +127,7 @@ def _start(argv: list[str]) -> int:
     from divpipe.driver_completeness import write_counters
     from divpipe.driver_finish import COUNTERS_FILE
 
-    parser = argparse.ArgumentParser(prog="python -m divpipe.runs start")
+    parser = ArgumentParser(prog="python -m divpipe.runs start")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--driver", required=True)
     parser.add_argument("--log-path", required=True)
@@ -159,7 +158,7 @@ def _start(argv: list[str]) -> int:
 def _finish(argv: list[str]) -> int:
     from divpipe.driver_finish import FinishRequest, finish
 
-    parser = argparse.ArgumentParser(prog="python -m divpipe.runs finish")
+    parser = ArgumentParser(prog="python -m divpipe.runs finish")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--driver", required=True)
     parser.add_argument("--state-dir", required=True, type=Path)

@@ -222,7 +222,8 @@ def test_embedded_database_without_database_url(tmp_path, embedded_data_dir):
 def test_bad_usage_exits_2_and_writes_nothing(db_env, args):
     proc = run_script(db_env, *args)
     assert proc.returncode == 2
-    assert "usage:" in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("❌ backup_database.sh: ") and line.endswith("(see --help)")
     assert not Path(db_env["BACKUP_DIR"]).exists()
 
 

@@ -9,11 +9,11 @@ import sys
 from divpipe.config import get_settings
 from divpipe.db import migrate as migrations
 from divpipe.db.connect import connect, database_url, mask_url
-from divpipe.entry import run, setup_logging, stop_when_orphaned
+from divpipe.entry import ArgumentParser, run, setup_logging, stop_when_orphaned
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m divpipe db", description="database commands")
+    parser = ArgumentParser(prog="python -m divpipe db", description="database commands")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending migrations (safe to run concurrently)")
     sub.add_parser("status", help="server, database and applied migrations")

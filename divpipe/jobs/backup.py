@@ -35,8 +35,8 @@ from psycopg2 import sql
 
 from divpipe.config import get_settings
 from divpipe.db.connect import connect, database_url, mask_url
+from divpipe.entry import ArgumentParser, setup_logging
 from divpipe.entry import run as run_entry
-from divpipe.entry import setup_logging
 from divpipe.errors import DatabaseError, DivpipeError
 from divpipe.jobs import backup_catalog as catalog
 from divpipe.jobs import pgtools
@@ -314,7 +314,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="backup_database.sh",
         description="pg_dump -Fc of the pipeline's database into $BACKUP_DIR/YYYYMMDD/, checked",
     )

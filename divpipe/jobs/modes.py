@@ -5,11 +5,10 @@ Each job module provides `add_arguments(parser)` and `run(args) -> int`.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 
+from divpipe.entry import ArgumentParser, setup_logging
 from divpipe.entry import run as run_entry
-from divpipe.entry import setup_logging
 
 MODES = {
     "update": "divpipe.jobs.update",
@@ -21,10 +20,10 @@ MODES = {
 
 
 def _main(argv: list[str]) -> int:
-    first = argparse.ArgumentParser(add_help=False)
+    first = ArgumentParser(add_help=False)
     first.add_argument("--mode", choices=sorted(MODES))
     known, _ = first.parse_known_args(argv)
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="update_stock_v2.py",
         description="divpipe main update and post-update jobs",
     )

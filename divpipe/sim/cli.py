@@ -11,12 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-from divpipe.entry import stop_when_orphaned
+from divpipe.entry import ArgumentParser, run, stop_when_orphaned
 from divpipe.sim.faults import RANDOM_KINDS
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m divpipe sim",
+    p = ArgumentParser(prog="python -m divpipe sim",
                                 description="Serve the simulated market on a local port.")
     p.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     p.add_argument("--port-file", type=Path, help="write the chosen port here once listening")
@@ -39,6 +39,10 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    return run(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     problems = []
     if not 0 <= args.port <= 65535:
