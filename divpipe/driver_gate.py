@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from divpipe.errors import ConfigError
+
 NEW_YORK = ZoneInfo("America/New_York")
 SUNDAY = 6  # date.weekday()
 
@@ -39,7 +41,16 @@ def _xnys():
 
 def is_trading_day(day: date) -> bool:
     """True when the NYSE holds a session on `day` (XNYS calendar)."""
-    return bool(_xnys().is_session(day.isoformat()))
+    from exchange_calendars.errors import DateOutOfBounds
+
+    calendar = _xnys()
+    try:
+        return bool(calendar.is_session(day.isoformat()))
+    except DateOutOfBounds:
+        raise ConfigError(
+            f"{day} is outside the XNYS calendar ({calendar.first_session.date()} to "
+            f"{calendar.last_session.date()}): pass another --date, or upgrade exchange-calendars"
+        ) from None
 
 
 def last_completed_session(now: datetime) -> date:

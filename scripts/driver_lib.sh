@@ -738,6 +738,11 @@ driver_main() {
   MAX_PARALLEL="$2"
   shift 2
   RUN_STARTED="${EPOCHREALTIME}"
+  # `wait -n -p` (bash 5.1) tells which task ended; older bash would spin forever.
+  if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+    echo "❌ $(basename "$0"): needs bash 5.1 or newer, this is ${BASH_VERSION}" >&2
+    exit "${EXIT_USAGE}"
+  fi
   PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
   parse_args "$@"
   cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
@@ -768,7 +773,6 @@ driver_main() {
   }
   export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
   export PATH="${VIRTUAL_ENV}/bin:${PATH}"
-  clean_old_logs
 
   if ((SIMULATE)); then
     if [[ -z "${DATABASE_URL:-}" ]]; then
@@ -794,6 +798,8 @@ driver_main() {
   fi
   read -r which discovery as_of <<<"${plan_line}"
   WITH_DISCOVERY="${discovery}"
+  # Only now: `plan` has validated every setting, LOG_RETENTION_DAYS included.
+  clean_old_logs
   if [[ "${which}" == "skip" ]]; then
     log "SKIPPED: not a trading day (${as_of}, NYSE closed); FORCE_RUN=true or --force overrides"
     finish_run "" "not a trading day (${as_of})"
