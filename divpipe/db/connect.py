@@ -12,6 +12,7 @@ import psycopg2.errors
 
 from divpipe.config import Settings, get_settings
 from divpipe.db import embedded
+from divpipe.db.failures import first_line
 from divpipe.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def _connect_raw(url: str):
     try:
         return psycopg2.connect(url, connect_timeout=10)
     except psycopg2.Error as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"cannot connect to {mask_url(url)}: {reason}") from err
+        raise DatabaseError(f"cannot connect to {mask_url(url)}: {first_line(err)}") from err
 
 
 def connect(settings: Settings | None = None, *, migrate: bool = True):

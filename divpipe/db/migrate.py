@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg2
 
+from divpipe.db.failures import first_line
 from divpipe.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def migrate(url: str) -> list[str]:
                 log.info("applied migration %s", migration.name)
             return names
     except psycopg2.Error as err:
-        raise DatabaseError(f"migration failed: {str(err).strip().splitlines()[0]}") from err
+        raise DatabaseError(f"migration failed: {first_line(err)}") from err
     finally:
         conn.close()
 

@@ -23,6 +23,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
+from divpipe.db.failures import first_line
 from divpipe.errors import DatabaseError
 
 _COPY_READ_BYTES = 1 << 16
@@ -260,8 +261,7 @@ def bulk_upsert(
     except psycopg2.Error as err:
         if commit:
             conn.rollback()
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"writing {table}: {first}") from err
+        raise DatabaseError(f"writing {table}: {first_line(err)}") from err
     except BaseException:
         if commit:
             conn.rollback()

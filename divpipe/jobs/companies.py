@@ -21,13 +21,12 @@ import argparse
 import logging
 import time
 
-import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
-from divpipe.errors import DatabaseError
+from divpipe.db.failures import database_errors, lock_rows_in_key_order
 from divpipe.jobs import yahoo_fetch
 from divpipe.net import counters
 from divpipe.sources.yahoo import Company
@@ -126,13 +125,10 @@ def write(conn, attempted: list[str], found: dict[str, Company]) -> int:
     for symbol in attempted:
         company = found.get(symbol)
         rows.append((symbol, *(getattr(company, c) if company else None for c in COLUMNS)))
-    try:
-        with conn, conn.cursor() as cur:
-            statement = _fill_sql().as_string(conn)
-            result = execute_values(cur, statement, rows, template=template, page_size=len(rows), fetch=True)
-    except psycopg2.Error as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"writing company data: {first}") from err
+    with database_errors("writing company data"), conn, conn.cursor() as cur:
+        lock_rows_in_key_order(cur, "raw_stocks", "symbol", attempted)
+        statement = _fill_sql().as_string(conn)
+        result = execute_values(cur, statement, rows, template=template, page_size=len(rows), fetch=True)
     return sum(1 for _, filled in result if filled)
 
 

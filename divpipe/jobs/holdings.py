@@ -23,12 +23,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import psycopg2
 from psycopg2.extras import execute_values
 
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
-from divpipe.errors import DatabaseError
+from divpipe.db.failures import database_errors, lock_rows_in_key_order
 from divpipe.jobs import yahoo_fetch
 from divpipe.jobs.future_dividends import exchange_today
 from divpipe.net import counters
@@ -140,19 +139,16 @@ def write(conn, fetched: dict[str, list[yahoo_funds.Holding]], today: dt.date, t
     ]
     if not rows:
         return
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(_STAGE_SQL)
-            execute_values(cur, "INSERT INTO _holdings_new VALUES %s", rows, template="(%s, %s::jsonb, %s)")
-            # The snapshot of the SELECT in _STOCKS_SQL predates its own UPDATE: `o` is the old row.
-            cur.execute(_STOCKS_SQL, {"today": today})
-            tally.changed, tally.confirmed = cur.fetchone()
-            tally.unchanged = len(rows) - tally.changed - tally.confirmed
-            cur.execute(_HISTORY_SQL, {"today": today})
-            tally.history_added = cur.fetchone()[0]
-    except psycopg2.Error as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"writing ETF holdings: {first}") from err
+    with database_errors("writing ETF holdings"), conn, conn.cursor() as cur:
+        cur.execute(_STAGE_SQL)
+        execute_values(cur, "INSERT INTO _holdings_new VALUES %s", rows, template="(%s, %s::jsonb, %s)")
+        lock_rows_in_key_order(cur, "raw_stocks", "symbol", [row[0] for row in rows])
+        # The snapshot of the SELECT in _STOCKS_SQL predates its own UPDATE: `o` is the old row.
+        cur.execute(_STOCKS_SQL, {"today": today})
+        tally.changed, tally.confirmed = cur.fetchone()
+        tally.unchanged = len(rows) - tally.changed - tally.confirmed
+        cur.execute(_HISTORY_SQL, {"today": today})
+        tally.history_added = cur.fetchone()[0]
 
 
 def _warn_list(what: str, items: list[str]) -> None:
