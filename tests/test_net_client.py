@@ -6,8 +6,10 @@ import pytest
 import requests
 
 from divpipe import config, net
-from divpipe.errors import FetchError
+from divpipe.errors import FetchError, SourceFormatError
 from divpipe.net import httpclient as client_mod
+from divpipe.net import retrypolicy
+from divpipe.sources import nasdaq
 
 CALENDAR = "https://api.nasdaq.com/api/calendar/dividends"
 
@@ -15,7 +17,7 @@ CALENDAR = "https://api.nasdaq.com/api/calendar/dividends"
 @pytest.fixture
 def sleeps(monkeypatch):
     seen: list[float] = []
-    monkeypatch.setattr(client_mod, "_sleep", seen.append)
+    monkeypatch.setattr(retrypolicy, "_sleep", seen.append)
     return seen
 
 
@@ -74,6 +76,25 @@ def test_get_json_retries_truncated_and_malformed_bodies(sim, sleeps):
         params={"type": "us-popular-div", "page": 1, "pageSize": 50})
     assert "totalCount" in payload
     assert sim.requests_to("snowball-analytics.com") == 3
+
+
+def test_a_body_that_fails_validation_is_fetched_again(sim, sleeps):
+    sim.inject("malformed", host="api.nasdaq.com")
+    url = f"{CALENDAR}?date={sim.universe.today.isoformat()}"
+    response = net.client("nasdaq").get(url, validate=lambda body: nasdaq.parse(body, url))
+    assert response.validated.records == nasdaq.parse(response.content, url).records
+    assert sim.requests_to("api.nasdaq.com") == 2
+    assert net.stats()["api.nasdaq.com"]["retries"] == 1 and len(sleeps) == 1
+
+
+def test_a_body_that_never_validates_raises_the_validators_error(sim, sleeps):
+    def changed_shape(body: bytes):
+        raise SourceFormatError("nasdaq", CALENDAR, "has no key 'rows'")
+
+    with pytest.raises(SourceFormatError, match="has no key 'rows'"):
+        net.client("nasdaq").get(f"{CALENDAR}?date=2026-11-02", validate=changed_shape)
+    assert sim.requests_to("api.nasdaq.com") == 1 + client_mod.FORMAT_RETRIES
+    assert net.stats()["api.nasdaq.com"]["failures"] == 1
 
 
 def test_client_errors_are_not_retried_unless_accepted(sim, sleeps):

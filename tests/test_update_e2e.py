@@ -7,6 +7,7 @@ has is in the past and the chart request returns all of them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -14,6 +15,8 @@ import pytest
 
 from divpipe.jobs.modes import main
 from divpipe.jobs.update import exchange_today, years_before
+from divpipe.sim import server as sim_server
+from divpipe.sim.routes import route
 
 pytestmark = pytest.mark.slow
 
@@ -165,11 +168,13 @@ def test_delisted_symbol_is_excluded_only_after_the_configured_runs(make_sim, db
     assert excluded_rows(conn) == {dead.symbol: (1, False)}
     assert f"{dead.symbol}: 1 of 2 consecutive failures before exclusion" in err
 
-    # Second run: a server error on another symbol is the source's trouble, not the symbol's.
-    sim.inject("500", "500", path_prefix=f"/v8/finance/chart/{flaky.yahoo_symbol}")
+    # Second run: server errors on another symbol are retried by the HTTP layer, and the symbol is
+    # updated (without our retries, yfinance's own second try would have met a 500 too).
+    sim.inject("500", "500", "500", "500", path_prefix=f"/v8/finance/chart/{flaky.yahoo_symbol}")
     code, err = run_update(capsys)
     assert code == 0, err
-    assert f"⚠️ {flaky.symbol}: " in err
+    assert sim.stats()["faults"].get("500") == 4
+    assert f"⚠️ {flaky.symbol}: " not in err
     assert excluded_rows(conn) == {dead.symbol: (2, True)}
     assert f"⚠️ {dead.symbol} excluded after 2 consecutive failed runs" in err
 
@@ -180,6 +185,38 @@ def test_delisted_symbol_is_excluded_only_after_the_configured_runs(make_sim, db
     assert chart_requests(sim, dead.yahoo_symbol) == 0
     assert "19 ok, 0 failed, 0 skipped of 19 symbols" in err
     assert excluded_rows(conn) == {dead.symbol: (2, True)}
+
+
+@pytest.mark.parametrize(("error", "reported"), [
+    # Yahoo's reason is not about the symbol.
+    ({"code": "Internal Server Error", "description": "Internal Server Error"},
+     "YFPricesMissingError: $SYM: Internal Server Error"),
+    # No reason at all, which yfinance words "possibly delisted": net knows it gave up on a 500.
+    (None, "YahooUnavailable: Yahoo failed (query2.finance.yahoo.com/v8/finance/chart/SYM: 500)"),
+])
+def test_a_server_error_that_outlasts_the_retries_never_counts_toward_exclusion(make_sim, db_url, conn, capsys,
+                                                                                 monkeypatch, error, reported):
+    monkeypatch.setenv("EXCLUDE_AFTER_FAILURES", "1")
+    monkeypatch.setenv("HTTP_RETRIES", "1")
+    sim = make_sim(n_symbols=8, seed=3, today=SIM_TODAY)
+    down = sim.universe.listed()[0]
+    track(conn, [down.symbol])
+    chart_path = f"/v8/finance/chart/{down.yahoo_symbol}"
+
+    def yahoo_is_down(universe, pages, host, path, q):
+        # Yahoo's own JSON error body on a 500, the shape yfinance reads as "no price data".
+        if path == chart_path:
+            body = json.dumps({"chart": {"result": None, "error": error}}).encode()
+            return 500, "application/json", body, {}
+        return route(universe, pages, host, path, q)
+
+    monkeypatch.setattr(sim_server, "route", yahoo_is_down)
+    code, err = run_update(capsys, "--history-years", "1")
+    # Every chart attempt failed: ours (1 + 1 retry) on yfinance's first and second try.
+    assert chart_requests(sim, down.yahoo_symbol) == 4
+    assert code == 1, err  # the only symbol failed
+    assert f"⚠️ {down.symbol}: {reported.replace('SYM', down.yahoo_symbol)}" in err
+    assert excluded_rows(conn) == {}
 
 
 def test_tickers_limit_and_from_date(make_sim, db_url, conn, capsys):

@@ -14,7 +14,9 @@ Call `prepare()` once per process before anything else here. Then:
   Yahoo caller in the process waits, not only the pool's workers.
 - `is_missing_symbol(exc)`: the failure says the symbol has no data (delisted,
   unknown) as opposed to a transient problem; only those count towards
-  exclusion.
+  exclusion. `yahoo_fanout` makes sure a "no data" that yfinance derived from
+  a server error or timeout (after the HTTP layer's retries) arrives as
+  `YahooUnavailable` instead, which does not count.
 - `yahoo_request_count()`, `request_counts_since(snapshot)`, `describe_request_counts(snapshot)`:
   HTTP requests sent, for summaries.
 
@@ -26,7 +28,9 @@ and the persistent timezone cache are `divpipe.net.yahoo`'s business.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -34,6 +38,7 @@ from typing import Any, TypeVar
 from divpipe.config import get_settings
 from divpipe.errors import DatabaseError
 from divpipe.fanout import CoolDown, FanoutStats, Outcome, describe, fanout
+from divpipe.market_time import EXCHANGE_TZ_NAME
 from divpipe.net import counters
 from divpipe.net import yahoo as net_yahoo
 from divpipe.net.hosts import source_for_host
@@ -42,12 +47,25 @@ from divpipe.sources import yahoo as source
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-US_EXCHANGE_TZ = "America/New_York"
 R = TypeVar("R")
 
 
 class SymbolNotFound(Exception):
     """Yahoo answered, but has nothing for this symbol (delisted, unknown, no trading)."""
+
+
+class YahooUnavailable(Exception):
+    """Yahoo failed (5xx, timeouts, resets, 429) while answering for a symbol.
+
+    Raised in place of a "no data" error that yfinance made out of such a
+    failure: it is Yahoo's trouble that night, not the symbol's.
+    """
+
+
+# What Yahoo says, in the description of a chart error, when it has no data
+# for a symbol; any other description (a bad request, a server error) is not
+# about the symbol.
+_NO_DATA_REASON = re.compile(r"delisted|no data found|data doesn't exist", re.IGNORECASE)
 
 
 def prepare() -> None:
@@ -85,7 +103,7 @@ def seed_timezones(symbols: Iterable[str]) -> int:
         missing = sorted({source.to_yahoo_symbol(s) for s in symbols} - known)
         with tz_cache.get_db().atomic():
             for start in range(0, len(missing), 500):
-                rows = [{"key": key, "value": US_EXCHANGE_TZ} for key in missing[start:start + 500]]
+                rows = [{"key": key, "value": EXCHANGE_TZ_NAME} for key in missing[start:start + 500]]
                 table.insert_many(rows).on_conflict_ignore().execute()
         return len(missing)
     except Exception as err:  # noqa: BLE001 - an optimisation must not fail the run
@@ -127,21 +145,52 @@ def fetch_company(symbol: str) -> source.Company:
 
 
 def is_rate_limited(exc: BaseException) -> bool:
+    """yfinance's YFRateLimitError, or a 429 it let through as the session's HTTPError."""
     from yfinance.exceptions import YFRateLimitError
 
-    return isinstance(exc, YFRateLimitError) or getattr(exc, "status", None) == 429
+    if isinstance(exc, YFRateLimitError):
+        return True
+    return getattr(getattr(exc, "response", None), "status_code", None) == 429
 
 
 def is_missing_symbol(exc: BaseException | None) -> bool:
-    """Yahoo said it has nothing for the symbol: yfinance's "possibly delisted" errors,
-    an empty answer, or an HTTP 404 (which `.info`, also used by yfinance's timezone
-    fallback, lets through as the session's HTTPError)."""
-    from yfinance.exceptions import YFTickerMissingError
+    """Yahoo said it has nothing for the symbol: yfinance's "possibly delisted" and
+    "no timezone found" errors, a chart error whose reason says the data does not
+    exist, an empty answer, or an HTTP 404 (which `.info`, also used by yfinance's
+    timezone fallback, lets through as the session's HTTPError).
 
+    Not a `YahooUnavailable`, nor a chart error with any other reason (Yahoo's
+    "Internal Server Error", "Invalid input"): those say nothing about the symbol.
+    """
+    from yfinance.exceptions import YFPricesMissingError, YFTickerMissingError
+
+    if isinstance(exc, YFPricesMissingError) and exc.yahoo_reason is not None:
+        return bool(_NO_DATA_REASON.search(exc.yahoo_reason))
     if isinstance(exc, SymbolNotFound | YFTickerMissingError):
         return True
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None) == 404
+
+
+def blaming_yahoo_failures(fn: Callable[[T], R]) -> Callable[[T], R]:
+    """`fn`, but a "no data" error it raises after Yahoo failed it becomes `YahooUnavailable`.
+
+    yfinance reports a timezone probe that timed out, or a 5xx with a JSON
+    body, with the same errors as an unknown symbol; the HTTP layer knows
+    which requests it gave up on (in this thread), so ask it.
+    """
+    @functools.wraps(fn)
+    def call(item: T) -> R:
+        with net_yahoo.failed_requests() as failed:
+            try:
+                return fn(item)
+            except Exception as exc:
+                if failed and is_missing_symbol(exc):
+                    raise YahooUnavailable(f"Yahoo failed ({failed[-1]}), so this says nothing "
+                                           f"about the symbol: {describe(exc)}") from exc
+                raise
+
+    return call
 
 
 class YahooCoolDown(CoolDown):
@@ -164,11 +213,15 @@ def yahoo_fanout(
     progress_every: int = 100,
     tty: bool | None = None,
 ) -> Iterator[Outcome[T, R]]:
-    """`fanout` for Yahoo calls; a DatabaseError raised by `fn` stops the run."""
+    """`fanout` for Yahoo calls; a DatabaseError raised by `fn` stops the run.
+
+    `fn` runs under `blaming_yahoo_failures`, so `is_missing_symbol` of an
+    outcome's exception is true only when Yahoo really answered "no data".
+    """
     settings = get_settings()
     cooldown = YahooCoolDown(base=max(1.0, settings.http_backoff * 4), maximum=120.0)
     return fanout(
-        items, fn, workers=workers, name="yahoo", total=total, stats=stats, cooldown=cooldown,
+        items, blaming_yahoo_failures(fn), workers=workers, name="yahoo", total=total, stats=stats, cooldown=cooldown,
         is_rate_limit=is_rate_limited, fatal=(DatabaseError,), progress_every=progress_every, tty=tty,
     )
 

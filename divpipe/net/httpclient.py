@@ -2,7 +2,8 @@
 
 Each source gets one `HttpClient` per process, shared by its threads: one
 connection pool, browser-like headers, connect/read timeouts, a response size
-cap, retries with exponential backoff and jitter (honouring Retry-After), and
+cap, retries with exponential backoff and jitter (honouring Retry-After; the
+policy is divpipe.net.retrypolicy, shared with the yfinance wrapper), and
 the per-host token bucket in front of every attempt.
 
 The retry loop is ours rather than urllib3's `Retry` because every attempt
@@ -12,14 +13,11 @@ whole host down, not just this thread.
 
 from __future__ import annotations
 
-import email.utils
 import json as _json
 import logging
-import random
 import re
 import threading
-import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,21 +27,19 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from divpipe.config import SOURCES, get_settings
-from divpipe.errors import FetchError
-from divpipe.net import counters, ratelimit, redirect
+from divpipe.errors import FetchError, SourceFormatError
+from divpipe.net import counters, ratelimit, redirect, retrypolicy
 from divpipe.net.headers import headers_for
+from divpipe.net.retrypolicy import MAX_RETRY_AFTER, RETRY_STATUSES, TRANSIENT_ERRORS, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-# Never sleep longer than this on a server's Retry-After: a nightly job
-# would rather give up on one page than stall for an hour.
-MAX_RETRY_AFTER = 120.0
-
-
-_sleep = time.sleep  # tests replace it to see the backoff without waiting
+# Fetches of a body that does not pass `validate`, after the first, before
+# its shape counts as changed. CDNs garble or cut a body now and then; a page
+# whose shape really changed fails every time.
+FORMAT_RETRIES = 2
 
 
 class _BodyTooLarge(Exception):
@@ -61,6 +57,8 @@ class Response:
     headers: Mapping[str, str]
     url: str  # the URL asked for (never the simulator's)
     encoding: str | None = None
+    # What get(validate=...) returned for this body, so the caller need not parse it again.
+    validated: Any = field(default=None, repr=False)
     _json: Any = field(default=None, repr=False)
 
     @property
@@ -75,22 +73,6 @@ class Response:
         if self._json is None:
             self._json = _json.loads(self.content)
         return self._json
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class HttpClient:
@@ -111,8 +93,6 @@ class HttpClient:
         self._session.mount("https://", adapter)
         self._session.headers.clear()
         self._session.headers.update(headers_for(source))
-        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
-        self._rng_lock = threading.Lock()
 
     def get(
         self,
@@ -121,13 +101,37 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         accept_status: Collection[int] = (),
+        validate: Callable[[bytes], Any] | None = None,
     ) -> Response:
         """GET `url`; retry transient failures; raise FetchError when giving up.
 
         Statuses in `accept_status` (say 404 for a page that may not exist)
         are returned instead of raised.
+
+        `validate(body)` (a source's parse function, typically) checks a
+        successful body; its result is kept as `response.validated`. A
+        SourceFormatError from it fetches the page again, up to
+        FORMAT_RETRIES times, and is raised when the body never passes.
         """
-        return self._fetch(url, params, headers, accept_status, want_json=False)
+        if validate is None:
+            return self._fetch(url, params, headers, accept_status, want_json=False)
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        for refetch in range(FORMAT_RETRIES + 1):
+            response = self._fetch(url, params, headers, accept_status, want_json=False)
+            if response.status >= 400:  # an accepted error status: nothing to validate
+                return response
+            try:
+                response.validated = validate(response.content)
+                return response
+            except SourceFormatError as err:
+                if refetch == FORMAT_RETRIES:
+                    counters.record(host, "failures")
+                    raise
+                log.warning("⚠️ %s; fetching it again", err)
+                counters.record(host, "retries")
+                retrypolicy.wait_before_retry(refetch, self.settings.http_backoff)
+        raise AssertionError("unreachable")
 
     def get_json(
         self,
@@ -181,7 +185,7 @@ class HttpClient:
             except _BodyTooLarge as exc:
                 counters.record(host, "failures")
                 raise FetchError(host, path, "body too large", str(exc)) from None
-            except (requests.RequestException, OSError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 # Timeouts, resets, truncated bodies. Only the class name is
                 # kept: requests' messages embed the full URL, query included,
                 # and a query may carry a token.
@@ -193,7 +197,7 @@ class HttpClient:
                     # waits (in bucket.acquire), not just this one.
                     pause = retry_after_seconds(response.headers.get("Retry-After"))
                     if pause is None:
-                        pause = self._backoff(attempt)
+                        pause = retrypolicy.backoff(attempt, self.settings.http_backoff)
                     bucket.cooldown(min(pause, MAX_RETRY_AFTER))
                     retry_after = 0.0
                 elif response.status in RETRY_STATUSES:
@@ -212,10 +216,8 @@ class HttpClient:
                 else:
                     return response
             if attempt + 1 < attempts:
-                delay = retry_after if retry_after is not None else self._backoff(attempt)
-                log.debug("retrying %s%s after %s in %.2fs", host, path, last_status, delay)
-                if delay:
-                    _sleep(min(delay, MAX_RETRY_AFTER))
+                delay = retrypolicy.wait_before_retry(attempt, self.settings.http_backoff, retry_after)
+                log.debug("retried %s%s after %s, %.2fs later", host, path, last_status, delay)
         counters.record(host, "failures")
         raise FetchError(host, path, last_status, reason)
 
@@ -240,13 +242,6 @@ class HttpClient:
                 url=asked_url,
                 encoding=_declared_charset(raw.headers.get("Content-Type", "")),
             )
-
-    def _backoff(self, attempt: int) -> float:
-        base = self.settings.http_backoff * (2 ** attempt)
-        with self._rng_lock:
-            # "Equal jitter": at least half the backoff, so retries do slow
-            # down, and threads that failed together do not retry together.
-            return base / 2 + self._rng.uniform(0, base / 2)
 
 
 def _declared_charset(content_type: str) -> str | None:

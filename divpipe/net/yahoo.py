@@ -1,4 +1,4 @@
-"""Make yfinance obey the HTTP layer: simulator redirect, Yahoo's rate limit, counting.
+"""Make yfinance obey the HTTP layer: simulator redirect, Yahoo's rate limit, retries, counting.
 
 yfinance builds its own sessions (curl_cffi's, or requests' when curl_cffi
 is disabled) and refuses wrapped or caching sessions, and its URLs are
@@ -6,19 +6,33 @@ constants imported by name all over the package. What reliably reaches every
 request is the `request` method of the two session classes, so we wrap it
 once, at class level. Our own sessions (divpipe.net.httpclient) are marked and
 pass through untouched: they already did all of this themselves.
+
+Retries follow divpipe.net.retrypolicy, like our own client's: 5xx,
+timeouts and resets are tried again HTTP_RETRIES times with backoff; only
+the last answer (or exception) reaches yfinance, unchanged. A 429 is not
+retried here: it pauses every Yahoo request of the process, and yfinance
+turns it into YFRateLimitError, on which the Yahoo jobs' fan-out retries the
+symbol after that pause.
+
+yfinance reports a server error on its timezone probe, or a 5xx whose body
+is JSON, as "possibly delisted"/"no timezone found", the same words it uses
+for a symbol Yahoo does not know. So the wrapper remembers, per thread, the
+requests it gave up on: `failed_requests()` lets a caller tell the two apart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
 import threading
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from divpipe.config import get_settings
-from divpipe.net import counters, hosts, ratelimit, redirect
-from divpipe.net.httpclient import retry_after_seconds
+from divpipe.net import counters, hosts, ratelimit, redirect, retrypolicy
+from divpipe.net.retrypolicy import RETRY_STATUSES, TRANSIENT_ERRORS, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +41,8 @@ _YAHOO_HOST = "query2.finance.yahoo.com"
 
 _install_lock = threading.Lock()
 _installed = False
+
+_watch = threading.local()
 
 
 def cooldown(seconds: float) -> None:
@@ -44,35 +60,96 @@ def cooldown_remaining() -> float:
     return ratelimit.bucket_for(_YAHOO_HOST).paused_for()
 
 
+@contextlib.contextmanager
+def failed_requests() -> Iterator[list[str]]:
+    """Collect the requests this thread gives up on while the block runs.
+
+    Each entry reads "host/path: last status" (a 5xx, 429, or the
+    exception's class name): Yahoo did not really answer those, so an empty
+    result yfinance derived from them says nothing about the symbol.
+    """
+    outer = getattr(_watch, "failed", None)
+    _watch.failed = failed = []
+    try:
+        yield failed
+    finally:
+        _watch.failed = outer
+        if outer is not None:
+            outer.extend(failed)
+
+
+def _gave_up(host: str, path: str, last: object) -> None:
+    counters.record(host, "failures")
+    failed = getattr(_watch, "failed", None)
+    if failed is not None:
+        failed.append(f"{host}{path}: {last}")
+
+
 def _wrap(original):
     @functools.wraps(original)
     def request(self, method, url, *args, **kwargs):
         if getattr(self, "_divpipe_managed", False):
             return original(self, method, url, *args, **kwargs)
-        host = urlsplit(str(url)).hostname
-        if hosts.is_local(host):
+        parts = urlsplit(str(url))
+        if hosts.is_local(parts.hostname):
             return original(self, method, url, *args, **kwargs)
-        is_yahoo = hosts.source_for_host(host) == "yahoo"
-        if is_yahoo:
-            waited = ratelimit.bucket_for(host).acquire()
-            if waited:
-                counters.record(host, "throttled_ms", int(waited * 1000))
-        counters.record(host or "?", "requests")
         target, original_host = redirect.rewrite(str(url))
         if original_host:
             headers = dict(kwargs.get("headers") or {})
             headers[redirect.ORIGINAL_HOST_HEADER] = original_host
             kwargs["headers"] = headers
-        response = original(self, method, target, *args, **kwargs)
-        if original_host and is_yahoo:
-            _file_cookies_under_yahoo(self)
-        if is_yahoo and getattr(response, "status_code", None) == 429:
-            pause = retry_after_seconds(response.headers.get("Retry-After"))
-            cooldown(pause if pause is not None else get_settings().http_backoff * 8)
-        return response
+        return _send(lambda: original(self, method, target, *args, **kwargs), self,
+                     parts.hostname or "?", parts.path or "/", bool(original_host))
 
     request._divpipe_wrapper = True
     return request
+
+
+def _send(attempt_once, session, host: str, path: str, redirected: bool):
+    """Attempts of one request: rate limit and count each, retry per the shared policy.
+
+    Returns the last response or raises the last exception, as the session
+    itself would have.
+    """
+    settings = get_settings()
+    is_yahoo = hosts.source_for_host(host) == "yahoo"
+    attempts = settings.http_retries + 1
+    for attempt in range(attempts):
+        if attempt:
+            counters.record(host, "retries")
+        if is_yahoo:
+            waited = ratelimit.bucket_for(host).acquire()
+            if waited:
+                counters.record(host, "throttled_ms", int(waited * 1000))
+        counters.record(host, "requests")
+        last = attempt + 1 == attempts
+        try:
+            response = attempt_once()
+        except TRANSIENT_ERRORS as exc:
+            if last:
+                _gave_up(host, path, type(exc).__name__)
+                raise
+            retry_after = None
+        else:
+            if redirected and is_yahoo:
+                _file_cookies_under_yahoo(session)
+            status = getattr(response, "status_code", None)
+            if status == 429:
+                pause = retry_after_seconds(response.headers.get("Retry-After"))
+                if is_yahoo:
+                    cooldown(min(pause if pause is not None else settings.http_backoff * 8,
+                                 retrypolicy.MAX_RETRY_AFTER))
+                _gave_up(host, path, status)
+                return response
+            if status not in RETRY_STATUSES:
+                return response
+            if last:
+                _gave_up(host, path, status)
+                return response
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        delay = retrypolicy.wait_before_retry(attempt, settings.http_backoff, retry_after)
+        log.debug("retried %s%s, %.2fs later", host, path, delay)
+    raise AssertionError("unreachable")
 
 
 def _file_cookies_under_yahoo(session) -> None:
