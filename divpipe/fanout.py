@@ -6,11 +6,12 @@ input order). Only a few items per worker are in flight at any time, so a
 caller that consumes the outcomes as they arrive holds memory independent of
 the number of items.
 
-Rate limits: when `fn` raises an error that `is_rate_limit` recognises (a 429,
-yfinance's YFRateLimitError), the shared `CoolDown` is tripped and EVERY worker
-waits before its next call, not only the one that was refused; the item is then
-retried. Backoff doubles while the source keeps refusing and resets after a
-success.
+Rate limits: when `fn` raises an error that `is_rate_limit` recognises
+(yfinance's YFRateLimitError, with the Yahoo jobs' predicate), the shared
+`CoolDown` is tripped and EVERY worker waits before its next call, not only the
+one that was refused; the item is then retried. Backoff doubles while the source
+keeps refusing and resets after a success. A FetchError is never retried here:
+it means divpipe.net already retried (and cooled down on 429s) and gave up.
 
 A per-item failure never stops the run: it becomes an `Outcome` with the
 error's reason. Errors of the `fatal` types (a database error, say) are
@@ -28,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from divpipe.errors import FetchError
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +181,10 @@ class Progress:
             self._bar = None
 
 
-def _status_429(exc: BaseException) -> bool:
-    return getattr(exc, "status", None) == 429
+def _refused_with_429(exc: BaseException) -> bool:
+    # A FetchError carries the 429 that made net give up after its own retries
+    # and cool-downs: another round of them here would only hammer the host.
+    return getattr(exc, "status", None) == 429 and not isinstance(exc, FetchError)
 
 
 def describe(exc: BaseException) -> str:
@@ -198,7 +203,7 @@ def fanout(
     total: int | None = None,
     stats: FanoutStats | None = None,
     cooldown: CoolDown | None = None,
-    is_rate_limit: Callable[[BaseException], bool] = _status_429,
+    is_rate_limit: Callable[[BaseException], bool] = _refused_with_429,
     rate_limit_retries: int = 6,
     fatal: tuple[type[BaseException], ...] = (),
     progress_every: int = 100,

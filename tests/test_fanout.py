@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from divpipe.errors import DatabaseError
+from divpipe.errors import DatabaseError, FetchError
 from divpipe.fanout import CoolDown, FanoutStats, Skip, fanout
 
 
@@ -209,3 +209,16 @@ def test_progress_bar_on_a_terminal_instead_of_log_lines(capsys, caplog):
     err = capsys.readouterr().err
     assert "update" in err and "7/7" in err
     assert not [r for r in caplog.records if "done (ok" in r.getMessage()]
+
+
+def test_a_fetch_error_is_never_retried_here_net_already_gave_up():
+    calls = []
+
+    def work(item: str) -> str:
+        calls.append(item)
+        raise FetchError("api.nasdaq.com", "/api/calendar/dividends", 429)
+
+    cooldown = CoolDown(base=0.0)
+    [outcome] = list(fanout(["x"], work, workers=1, cooldown=cooldown, tty=False))
+    assert calls == ["x"] and outcome.attempts == 1 and cooldown.trips == 0
+    assert outcome.error == "FetchError: giving up on api.nasdaq.com/api/calendar/dividends: last status 429"

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from divpipe.errors import ConfigError
+from divpipe import market_time
+from divpipe.errors import ConfigError, FetchError
 from divpipe.jobs import scrape
 from divpipe.jobs.scrape_cboe import year_list
 from divpipe.sources.nasdaq import NasdaqDividend
@@ -23,8 +24,39 @@ def test_repeats_from_two_pages_collapse_and_conflicts_are_rejected():
     assert conflict.reason == "conflicts with another nasdaq row for ABC 2026-11-02"
 
 
+@pytest.fixture
+def new_years_eve_in_new_york(monkeypatch):
+    # 03:00 UTC on January 1st is still December 31st in New York, whatever the server's zone.
+    monkeypatch.setattr(market_time, "_utc_now", lambda: dt.datetime(2027, 1, 1, 3, 0, tzinfo=dt.UTC))
+    return dt.date(2026, 12, 31)
+
+
+def test_window_defaults_to_new_yorks_date(new_years_eve_in_new_york):
+    today = new_years_eve_in_new_york
+    args = argparse.Namespace(start=None, end=None)
+    assert scrape.window(args, 7, 30) == (today - dt.timedelta(days=7), today + dt.timedelta(days=30))
+
+
+def test_cboe_years_end_a_year_after_new_yorks(new_years_eve_in_new_york):
+    assert year_list("2027") == [2027]
+    with pytest.raises(argparse.ArgumentTypeError, match="between 2000 and 2027"):
+        year_list("2028")
+
+
+def test_a_fetch_error_stops_the_scrape_without_another_round_of_retries(monkeypatch):
+    calls = []
+
+    def fetch(day):
+        calls.append(day)
+        raise FetchError("api.nasdaq.com", "/api/calendar/dividends", 429)
+
+    with pytest.raises(FetchError, match="last status 429"):
+        scrape.Fetcher("nasdaq").map(["2026-11-02"], fetch)
+    assert calls == ["2026-11-02"]
+
+
 def test_window_defaults_and_limits():
-    today = dt.date.today()
+    today = market_time.exchange_today()
     args = argparse.Namespace(start=None, end=None)
     assert scrape.window(args, 7, 30) == (today - dt.timedelta(days=7), today + dt.timedelta(days=30))
     args = argparse.Namespace(start=dt.date(2026, 1, 1), end=None)
@@ -39,7 +71,7 @@ def test_symbol_and_year_lists():
     assert scrape.symbol_list("ulty, MSTY®,ulty") == ["ULTY", "MSTY"]
     with pytest.raises(argparse.ArgumentTypeError):
         scrape.symbol_list("ULTY,")
-    this_year = dt.date.today().year
+    this_year = market_time.exchange_today().year
     assert year_list(f"{this_year},{this_year - 1},{this_year}") == [this_year - 1, this_year]
     for bad in ("1999", str(this_year + 2), "26", "2026.5", ""):
         with pytest.raises(argparse.ArgumentTypeError):

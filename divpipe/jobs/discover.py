@@ -35,7 +35,8 @@ from divpipe.db.upsert import bulk_upsert
 from divpipe.errors import EXIT_OK, DatabaseError
 from divpipe.fanout import FanoutStats
 from divpipe.jobs import exclusions, yahoo_fetch
-from divpipe.jobs.update import exchange_today, int_option
+from divpipe.jobs.update import int_option
+from divpipe.market_time import exchange_today
 from divpipe.sources import nasdaqtrader
 from divpipe.sources.yahoo import Chart
 

@@ -30,12 +30,12 @@ import argparse
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import psycopg2
 
 from divpipe.db.connect import connect
 from divpipe.errors import DatabaseError
+from divpipe.market_time import exchange_today
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("snowball", "raw_dividends_snowball"),
     ("nyse", "raw_dividends_nyse"),
 )
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_DAYS_AHEAD = 3660
 # Amounts that differ by less than this are the same amount printed with
 # different rounding (0.45 vs 0.4500001), not a conflict.
@@ -96,12 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consolidate ex-dates from today to today + N days (default 90)")
     parser.add_argument("--as-of", type=_iso_date, default=None, metavar="YYYY-MM-DD",
                         help="treat this date as today (default: today in New York)")
-
-
-def exchange_today(now: dt.datetime | None = None) -> dt.date:
-    """Today's date at the exchange: a cron run at 01:00 UTC is still the previous US day."""
-    now = now or dt.datetime.now(dt.UTC)
-    return now.astimezone(EXCHANGE_TZ).date()
 
 
 def _candidates_sql() -> str:

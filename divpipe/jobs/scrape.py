@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.entry import setup_logging
-from divpipe.errors import ConfigError, DivpipeError, SourceFormatError
+from divpipe.errors import ConfigError, DivpipeError
 from divpipe.fanout import fanout
+from divpipe.market_time import exchange_today
 from divpipe.sources import normalize
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
@@ -56,9 +57,6 @@ def argument_parser(prog: str, description: str) -> ArgumentParser:
     return parser
 
 
-# Fetches of a page that did not parse, before its shape counts as changed.
-FORMAT_RETRIES = 2
-
 # A window longer than this is a typo (--end 2062), not a backfill.
 MAX_WINDOW_DAYS = 400
 
@@ -72,14 +70,14 @@ def iso_date(text: str) -> dt.date:
 
 def add_window_arguments(parser: argparse.ArgumentParser, back: int, ahead: int) -> None:
     parser.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD",
-                        help=f"first ex-date of the window (default: today - {back} days)")
+                        help=f"first ex-date of the window (default: today in New York - {back} days)")
     parser.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
-                        help=f"last ex-date of the window, inclusive (default: today + {ahead} days)")
+                        help=f"last ex-date of the window, inclusive (default: today in New York + {ahead} days)")
 
 
 def window(args: argparse.Namespace, back: int, ahead: int) -> tuple[dt.date, dt.date]:
     """The [start, end] ex-date window from --start/--end and the defaults; ConfigError if absurd."""
-    today = dt.date.today()
+    today = exchange_today()
     start = args.start or today - dt.timedelta(days=back)
     end = args.end or today + dt.timedelta(days=ahead)
     if start > end:
@@ -134,19 +132,10 @@ class Fetcher:
         return self.client.get(url).content
 
     def get_parsed(self, url: str, parse: Callable[[bytes], R]) -> R:
-        """parse(body of url); a body that does not parse is fetched again before giving up.
-
-        CDNs garble or cut a body now and then; a page whose shape really
-        changed fails every time, and then its SourceFormatError is raised.
-        """
-        for attempt in range(FORMAT_RETRIES + 1):
-            try:
-                return parse(self.get(url))
-            except SourceFormatError as err:
-                if attempt == FORMAT_RETRIES:
-                    raise
-                log.warning("⚠️ %s; fetching it again", err)
-        raise AssertionError("unreachable")
+        """parse(body of url). The client fetches a body that does not parse again
+        (a garbled one now and then is a CDN's fault) and raises the SourceFormatError
+        of a page whose shape really changed."""
+        return self.client.get(url, validate=parse).validated
 
     def map(self, items: Sequence[T], fn: Callable[[T], R]) -> list[R]:
         """fn(item) for every item, concurrently; the first error stops the run and is raised."""

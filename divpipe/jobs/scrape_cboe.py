@@ -7,12 +7,12 @@ once published, does not change, and the stored keys are read in one query.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
 import psycopg2
 
 from divpipe.errors import DatabaseError
 from divpipe.jobs import scrape
+from divpipe.market_time import exchange_today
 from divpipe.sources import cboe
 
 FIRST_YEAR = 2000
@@ -20,7 +20,7 @@ FIRST_YEAR = 2000
 
 def year_list(text: str) -> list[int]:
     years = []
-    latest = dt.date.today().year + 1
+    latest = exchange_today().year + 1
     for part in text.split(","):
         part = part.strip()
         if not part.isdigit() or not FIRST_YEAR <= int(part) <= latest:
@@ -36,7 +36,7 @@ def build_parser() -> scrape.ArgumentParser:
         f"and upsert them into {cboe.TABLE}. On a dry run every detail page is fetched.",
     )
     parser.add_argument("--years", type=year_list, metavar="2026,2027",
-                        help="years of notices to fetch, comma-separated (default: the current year)")
+                        help="years of notices to fetch, comma-separated (default: the current year in New York)")
     return parser
 
 
@@ -55,7 +55,7 @@ def stored_detail_keys(conn) -> set[str]:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    years = args.years or [dt.date.today().year]
+    years = args.years or [exchange_today().year]
 
     def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
         harvest = scrape.Harvest()

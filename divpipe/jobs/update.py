@@ -27,7 +27,6 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import psycopg2
 
@@ -37,6 +36,7 @@ from divpipe.db.upsert import UpsertResult, bulk_upsert
 from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import FanoutStats, Skip, describe
 from divpipe.jobs import exclusions, yahoo_fetch
+from divpipe.market_time import exchange_today
 from divpipe.net import counters
 from divpipe.sources import normalize
 from divpipe.sources.yahoo import Chart, Company
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 # Days re-fetched before the latest stored price: Yahoo corrects recent bars
 # and dividends now and then, and a few days cost nothing in the same request.
 OVERLAP_DAYS = 5
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 # An empty chart over a shorter window says nothing about the symbol.
 QUIET_WINDOW_DAYS = 7
 # Failures listed one per line in the summary; the rest are counted.
@@ -113,10 +112,6 @@ def int_option(raw: str | None, flag: str, default: int | None, low: int,
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{flag}: must be {bounds}, got {value}")
     return value
-
-
-def exchange_today() -> dt.date:
-    return dt.datetime.now(EXCHANGE_TZ).date()
 
 
 def parse_options(args: argparse.Namespace, settings: Settings) -> Options:
