@@ -8,7 +8,7 @@ import pytest
 
 from divpipe.config import reset_settings
 from divpipe.jobs.modes import main
-from divpipe.jobs.update import exchange_today
+from divpipe.market_time import exchange_today
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 from divpipe.config import reset_settings
 from divpipe.errors import SourceFormatError
 from divpipe.jobs import holdings
-from divpipe.jobs.future_dividends import exchange_today
+from divpipe.market_time import exchange_today
 from divpipe.sources import yahoo_funds
 
 

@@ -14,7 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pytest
 
 from divpipe.jobs.modes import main
-from divpipe.jobs.update import exchange_today, years_before
+from divpipe.jobs.update import years_before
+from divpipe.market_time import exchange_today
 from divpipe.sim import server as sim_server
 from divpipe.sim.routes import route
 
