@@ -9,9 +9,10 @@ Call `prepare()` once per process before anything else here. Then:
 - `fetch_company(symbol)`: `Ticker.info` (quoteSummary + quote + timeseries)
   -> `sources.yahoo.Company`; raises `SymbolNotFound` when Yahoo knows nothing.
 - `yahoo_fanout(items, fn, workers=N)`: `divpipe.fanout.fanout` set up for Yahoo:
-  threads named `yahoo_N`, YFRateLimitError and 429s recognised, and a
-  cool-down that also pauses the process-wide Yahoo rate limiter, so every
-  Yahoo caller in the process waits, not only the pool's workers.
+  threads named `yahoo_N`, YFRateLimitError (yfinance's 429) recognised as a
+  rate limit, and a cool-down that also pauses the process-wide Yahoo rate
+  limiter, so every Yahoo caller in the process waits, not only the pool's
+  workers. 5xx, timeouts and resets never get here: net retried them.
 - `is_missing_symbol(exc)`: the failure says the symbol has no data (delisted,
   unknown) as opposed to a transient problem; only those count towards
   exclusion. `yahoo_fanout` makes sure a "no data" that yfinance derived from
