@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from divpipe.db import embedded  # noqa: E402
 from divpipe.db.migrate import migrate  # noqa: E402
-from divpipe.jobs.update import exchange_today  # noqa: E402
+from divpipe.market_time import exchange_today  # noqa: E402
 from divpipe.sim.server import SimServer  # noqa: E402
 from divpipe.sim.universe import Universe  # noqa: E402
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg2
 
 from divpipe.config import Settings, get_settings
+from divpipe.db.failures import first_line
 from divpipe.driver_completeness import (
     figures,
     measure,
@@ -223,7 +224,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         try:
             record_run(conn, summary)
         except psycopg2.Error as err:
-            lines.append(f"⚠️ run history not recorded: {str(err).strip().splitlines()[0]}")
+            lines.append(f"⚠️ run history not recorded: {first_line(err)}")
         finally:
             conn.close()
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from divpipe.errors import ConfigError
+from divpipe.market_time import exchange_today
 
-NEW_YORK = ZoneInfo("America/New_York")
 SUNDAY = 6  # date.weekday()
 
 
@@ -27,10 +26,6 @@ class Plan:
     def as_line(self) -> str:
         """One line for the shell: WHICH DISCOVERY(0|1) YYYY-MM-DD."""
         return f"{self.which} {int(self.discovery)} {self.day.isoformat()}"
-
-
-def new_york_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(tz=NEW_YORK)).astimezone(NEW_YORK).date()
 
 
 def _xnys():
@@ -58,7 +53,7 @@ def last_completed_session(now: datetime) -> date:
     import pandas as pd
 
     calendar = _xnys()
-    today = now.astimezone(NEW_YORK).date()
+    today = exchange_today(now)
     sessions = calendar.sessions_in_range(
         pd.Timestamp(today - timedelta(days=14)), pd.Timestamp(today)
     )
@@ -83,7 +78,7 @@ def decide(day: date, trading: bool, *, force: bool, discovery: bool) -> Plan:
 
 
 def plan_for(day: date | None, *, force: bool, discovery: bool) -> Plan:
-    day = day or new_york_today()
+    day = day or exchange_today()
     # A forced run does not need the calendar at all.
     trading = True if force else is_trading_day(day)
     return decide(day, trading, force=force, discovery=discovery)

@@ -9,9 +9,10 @@ import pytest
 from divpipe import runs
 from divpipe.config import load_settings
 from divpipe.driver_completeness import Figure, figures, measure, rows_written, write_counters
-from divpipe.driver_gate import decide, is_trading_day, last_completed_session, new_york_today
+from divpipe.driver_gate import decide, is_trading_day, last_completed_session
 from divpipe.driver_report import critical_path, decide_outcome, duration_alerts, performance_breakdown
 from divpipe.driver_state import PhaseTiming, TaskResult, read_phases, read_tasks
+from divpipe.market_time import exchange_today
 
 MONDAY, SATURDAY, SUNDAY = date(2026, 11, 23), date(2026, 11, 21), date(2026, 11, 22)
 
@@ -41,7 +42,7 @@ def test_the_gate_uses_the_nyse_calendar_and_new_york_dates():
     assert is_trading_day(date(2026, 11, 27))  # the half day after it
     assert not is_trading_day(SATURDAY)
     # 01:00 UTC on Saturday is still Friday evening in New York.
-    assert new_york_today(datetime(2026, 11, 21, 1, 0, tzinfo=UTC)) == date(2026, 11, 20)
+    assert exchange_today(datetime(2026, 11, 21, 1, 0, tzinfo=UTC)) == date(2026, 11, 20)
 
 
 def test_last_completed_session_waits_for_the_close():

@@ -26,13 +26,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-import psycopg2
-
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
+from divpipe.db.failures import database_errors
 from divpipe.db.upsert import bulk_upsert
-from divpipe.errors import EXIT_OK, DatabaseError
+from divpipe.errors import EXIT_OK
 from divpipe.fanout import FanoutStats
 from divpipe.jobs import exclusions, yahoo_fetch
 from divpipe.jobs.update import int_option
@@ -93,21 +92,15 @@ def directory_candidates() -> dict[str, Candidate]:
 def scraped_symbols(conn) -> dict[str, str]:
     """{symbol: table it was first seen in} over the five scraped tables, in ONE query."""
     union = " UNION ALL ".join(f"SELECT DISTINCT symbol, '{t}' AS source FROM {t}" for t in SCRAPED_TABLES)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT symbol, min(source) FROM ({union}) AS seen GROUP BY symbol")
-            return dict(cur.fetchall())
-    except psycopg2.Error as err:
-        raise DatabaseError(f"reading the scraped tables: {str(err).strip().splitlines()[0]}") from err
+    with database_errors("reading the scraped tables"), conn.cursor() as cur:
+        cur.execute(f"SELECT symbol, min(source) FROM ({union}) AS seen GROUP BY symbol")
+        return dict(cur.fetchall())
 
 
 def tracked_symbols(conn) -> set[str]:
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT symbol FROM raw_stocks")
-            return {row[0] for row in cur.fetchall()}
-    except psycopg2.Error as err:
-        raise DatabaseError(f"reading raw_stocks: {str(err).strip().splitlines()[0]}") from err
+    with database_errors("reading raw_stocks"), conn.cursor() as cur:
+        cur.execute("SELECT symbol FROM raw_stocks")
+        return {row[0] for row in cur.fetchall()}
 
 
 def is_alive(chart: Chart, today: dt.date) -> bool:

@@ -31,10 +31,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import psycopg2
-
 from divpipe.db.connect import connect
-from divpipe.errors import DatabaseError
+from divpipe.db.failures import database_errors
 from divpipe.market_time import exchange_today
 
 log = logging.getLogger(__name__)
@@ -180,23 +178,19 @@ def consolidate(conn, today: dt.date, days_ahead: int) -> Result:
     """Rebuild raw_future_dividends for [today, today + days_ahead] in one transaction."""
     start, end = today, today + dt.timedelta(days=days_ahead)
     params = {"start": start, "end": end, "tolerance": CONFLICT_TOLERANCE}
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "CREATE TEMP TABLE _future_candidates ON COMMIT DROP AS " + _candidates_sql(), params
-            )
-            cur.execute("SELECT source, count(*) FROM _future_candidates GROUP BY source")
-            per_source = dict(cur.fetchall())
-            cur.execute(_CONFLICTS_SQL, params)
-            conflicts = [Conflict(*row) for row in cur.fetchall()]
-            cur.execute(_MERGE_SQL)
-            cur.execute("SELECT source, count(*) FROM _future_consolidated GROUP BY source")
-            winners = dict(cur.fetchall())
-            cur.execute(_UPSERT_SQL)
-            inserted, updated, removed, total = cur.fetchone()
-    except psycopg2.Error as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"consolidating raw_future_dividends: {first}") from err
+    with database_errors("consolidating raw_future_dividends"), conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE _future_candidates ON COMMIT DROP AS " + _candidates_sql(), params
+        )
+        cur.execute("SELECT source, count(*) FROM _future_candidates GROUP BY source")
+        per_source = dict(cur.fetchall())
+        cur.execute(_CONFLICTS_SQL, params)
+        conflicts = [Conflict(*row) for row in cur.fetchall()]
+        cur.execute(_MERGE_SQL)
+        cur.execute("SELECT source, count(*) FROM _future_consolidated GROUP BY source")
+        winners = dict(cur.fetchall())
+        cur.execute(_UPSERT_SQL)
+        inserted, updated, removed, total = cur.fetchone()
     return Result(
         window=(start, end),
         per_source={name: per_source.get(name, 0) for name, _ in SOURCES},

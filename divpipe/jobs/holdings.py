@@ -29,7 +29,7 @@ from divpipe.config import get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors, lock_rows_in_key_order
 from divpipe.jobs import yahoo_fetch
-from divpipe.jobs.future_dividends import exchange_today
+from divpipe.market_time import exchange_today
 from divpipe.net import counters
 from divpipe.sources import yahoo_funds
 from divpipe.sources.yahoo import to_yahoo_symbol

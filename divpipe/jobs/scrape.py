@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from divpipe import net
 from divpipe.config import get_settings
-from divpipe.entry import setup_logging
+from divpipe.entry import ArgumentParser, setup_logging
 from divpipe.errors import ConfigError, DivpipeError
 from divpipe.fanout import fanout
 from divpipe.market_time import exchange_today
@@ -39,13 +39,6 @@ KEY = ("symbol", "ex_date")
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one "❌ ..." line and exit 2 (via ConfigError)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 
 def argument_parser(prog: str, description: str) -> ArgumentParser:
