@@ -86,17 +86,12 @@ def parse_detail(body: bytes, url: str, notice: Notice) -> ParseResult[CboeDivid
                               no_table="the detail page has no <table> (an error page?)")
     result: ParseResult[CboeDividend] = ParseResult()
     for row in rows:
-        try:
-            result.records.append(_record(row, url, notice))
-        except normalize.InvalidValue as err:
-            result.rejected.append(Rejected.of(row, str(err)))
+        result.add(row, _record, url, notice)
     return result
 
 
 def _record(row: dict[str, str], url: str, notice: Notice) -> CboeDividend:
-    ex_date = normalize.date(row["Ex-Date"])
-    if ex_date is None:
-        raise normalize.InvalidValue("ex-date is missing")
+    ex_date = normalize.required_date(row["Ex-Date"], "ex-date")
     try:
         declared: dt.date | None = normalize.date(notice.declaration_dt)
     except normalize.InvalidValue:

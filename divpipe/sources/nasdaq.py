@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import load_json, require
-from divpipe.sources.records import Dividend, ParseResult, Rejected
+from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "nasdaq"
 TABLE = "raw_dividends_nasdaq"
@@ -57,17 +57,12 @@ def parse(body: bytes, url: str) -> ParseResult[NasdaqDividend]:
     for i, row in enumerate(rows):
         for key in ROW_KEYS:
             require(row, key, SOURCE, url, f"row {i}")
-        try:
-            result.records.append(_record(row, url))
-        except normalize.InvalidValue as err:
-            result.rejected.append(Rejected.of(row, str(err)))
+        result.add(row, _record, url)
     return result
 
 
 def _record(row: dict, url: str) -> NasdaqDividend:
-    ex_date = normalize.date(row["dividend_Ex_Date"])
-    if ex_date is None:
-        raise normalize.InvalidValue("ex-dividend date is missing")
+    ex_date = normalize.required_date(row["dividend_Ex_Date"], "ex-dividend date")
     return NasdaqDividend(
         symbol=normalize.symbol(row["symbol"]),
         ex_date=ex_date,

@@ -131,6 +131,14 @@ def date(value: Any) -> dt.date | None:
     raise InvalidValue(f"not a date: {_show(value)}")
 
 
+def required_date(value: Any, what: str) -> dt.date:
+    """Like `date`, but "unknown" is an error: the key of a dividend row, say."""
+    day = date(value)
+    if day is None:
+        raise InvalidValue(f"{what} is missing")
+    return day
+
+
 def _checked(year: int, month: int, day: int, original: Any) -> dt.date:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise InvalidValue(f"date out of range: {_show(original)}")

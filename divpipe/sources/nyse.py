@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from divpipe.sources import normalize
 from divpipe.sources.payload import table_with_columns
-from divpipe.sources.records import Dividend, ParseResult, Rejected
+from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "nyse"
 TABLE = "raw_dividends_nyse"
@@ -38,17 +38,12 @@ def parse(body: bytes, url: str) -> ParseResult[NyseDividend]:
     rows = table_with_columns(body, COLUMNS, SOURCE, url, no_table=NO_TABLE)
     result: ParseResult[NyseDividend] = ParseResult()
     for row in rows:
-        try:
-            result.records.append(_record(row, url))
-        except normalize.InvalidValue as err:
-            result.rejected.append(Rejected.of(row, str(err)))
+        result.add(row, _record, url)
     return result
 
 
 def _record(row: dict[str, str], url: str) -> NyseDividend:
-    ex_date = normalize.date(row["Ex-Date"])
-    if ex_date is None:
-        raise normalize.InvalidValue("ex-date is missing")
+    ex_date = normalize.required_date(row["Ex-Date"], "ex-date")
     return NyseDividend(
         symbol=normalize.symbol(row["Symbol"]),
         ex_date=ex_date,

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
+
+from divpipe.sources.normalize import InvalidValue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,3 +61,10 @@ T = TypeVar("T")
 class ParseResult(Generic[T]):
     records: list[T] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+
+    def add(self, raw: Any, make: Callable[..., T], *args: Any) -> None:
+        """Keep `make(raw, *args)`, or reject `raw` with the reason its value was invalid."""
+        try:
+            self.records.append(make(raw, *args))
+        except InvalidValue as err:
+            self.rejected.append(Rejected.of(raw, str(err)))

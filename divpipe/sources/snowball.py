@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
 from divpipe.sources.payload import load_json, require
-from divpipe.sources.records import Dividend, ParseResult, Rejected
+from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "snowball"
 TABLE = "raw_dividends_snowball"
@@ -80,17 +80,12 @@ def parse_page(body: bytes, url: str, category: str) -> Page:
         for usual, other in ITEM_EITHER_KEYS:
             if usual not in item and other not in item:
                 raise SourceFormatError(SOURCE, url, f"item {i} has neither {usual!r} nor {other!r}")
-        try:
-            result.records.append(_record(item, url, category))
-        except normalize.InvalidValue as err:
-            result.rejected.append(Rejected.of(item, str(err)))
+        result.add(item, _record, url, category)
     return Page(result, total, size)
 
 
 def _record(item: dict, url: str, category: str) -> SnowballDividend:
-    ex_date = normalize.date(item["exDividendDate"])
-    if ex_date is None:
-        raise normalize.InvalidValue("exDividendDate is missing")
+    ex_date = normalize.required_date(item["exDividendDate"], "exDividendDate")
     status = normalize.text(item["status"])
     return SnowballDividend(
         symbol=normalize.symbol(item["ticker"]),

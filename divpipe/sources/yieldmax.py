@@ -69,17 +69,12 @@ def parse_fund_page(body: bytes, url: str, ticker: str) -> ParseResult[YieldMaxD
                               no_table="the fund page has no <table> of distributions")
     result: ParseResult[YieldMaxDividend] = ParseResult()
     for row in rows:
-        try:
-            result.records.append(_record(row, url, ticker))
-        except normalize.InvalidValue as err:
-            result.rejected.append(Rejected.of(row, str(err)))
+        result.add(row, _record, url, ticker)
     return result
 
 
 def _record(row: dict[str, str], url: str, ticker: str) -> YieldMaxDividend:
-    ex_date = normalize.date(row["EX DATE"])
-    if ex_date is None:
-        raise normalize.InvalidValue("ex date is missing")
+    ex_date = normalize.required_date(row["EX DATE"], "ex date")
     return YieldMaxDividend(
         symbol=normalize.symbol(ticker),
         ex_date=ex_date,
