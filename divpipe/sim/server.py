@@ -115,23 +115,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(status, ctype, body, headers)
 
-    def _send(self, status: int, ctype: str, body: bytes, headers: dict[str, str]):
+    def _send_head(self, status: int, ctype: str, body: bytes, headers: dict[str, str]):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
+
+    def _send(self, status: int, ctype: str, body: bytes, headers: dict[str, str]):
+        self._send_head(status, ctype, body, headers)
         self.wfile.write(body)
 
     def _send_truncated(self, status, ctype, body, headers):
         # Promise the whole body, send half, hang up.
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
+        self._send_head(status, ctype, body, headers)
         self.wfile.write(body[: len(body) // 2])
         self.wfile.flush()
         self.close_connection = True

@@ -150,7 +150,7 @@ def _raw(value: Any) -> Any:
     return value
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """A finite number, or None for missing, NaN, "Infinity", text and booleans."""
     value = _raw(value)
     if value is None or isinstance(value, bool):
@@ -166,7 +166,7 @@ _QUANTA = {scale: Decimal(1).scaleb(-scale) for scale in range(13)}
 
 
 def to_decimal(value: Any, scale: int) -> Decimal | None:
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return None
     return Decimal(repr(number)).quantize(_QUANTA[scale], rounding=ROUND_HALF_EVEN)
@@ -184,7 +184,7 @@ def _decimals(values: list[Any], scale: int) -> list[Decimal | None]:
 
 
 def _integer(value: Any) -> int | None:
-    number = _number(value)
+    number = finite_number(value)
     return None if number is None else round(number)
 
 
@@ -233,7 +233,7 @@ def parse_history(symbol: str, frame: Any) -> Chart:
             # Most rows carry 0.0: convert only the events.
             values = frame[name].tolist()
             into.extend(make(symbol, dates[i], value) for i, raw in enumerate(values)
-                        if _number(raw) and (value := to_decimal(raw, scale)) is not None and value > 0)
+                        if finite_number(raw) and (value := to_decimal(raw, scale)) is not None and value > 0)
 
     for day, o, h, lo, c, adj, vol in zip(dates, opens, highs, lows, closes, adjusted, volumes, strict=True):
         if c is None or day.weekday() >= 5:
@@ -252,10 +252,10 @@ def dividend_yield(info: dict[str, Any]) -> Decimal | None:
     percent points rounded to two places (0.44 means 0.44 %): divided by 100,
     it is the fallback, then a fund's `yield` (a fraction).
     """
-    trailing = _number(info.get("trailingAnnualDividendYield"))
+    trailing = finite_number(info.get("trailingAnnualDividendYield"))
     if trailing is not None:
         return to_decimal(trailing, AMOUNT_SCALE)
-    percent_points = _number(info.get("dividendYield"))
+    percent_points = finite_number(info.get("dividendYield"))
     if percent_points is not None:
         return to_decimal(percent_points / 100, AMOUNT_SCALE)
     return to_decimal(info.get("yield"), AMOUNT_SCALE)
@@ -264,7 +264,7 @@ def dividend_yield(info: dict[str, Any]) -> Decimal | None:
 def expense_ratio(info: dict[str, Any]) -> Decimal | None:
     """A fund's expense ratio as a fraction: `netExpenseRatio` is in percent points
     (0.0945 for SPY's 0.0945 %), `annualReportExpenseRatio` is a fraction."""
-    percent_points = _number(info.get("netExpenseRatio"))
+    percent_points = finite_number(info.get("netExpenseRatio"))
     if percent_points is not None:
         return to_decimal(percent_points / 100, EXPENSE_SCALE)
     return to_decimal(info.get("annualReportExpenseRatio"), EXPENSE_SCALE)

@@ -7,12 +7,11 @@ by `Symbol` with columns `Name` and `Holding Percent` (a fraction: 0.0712 is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources.yahoo import QUOTE_SUMMARY_URL, SOURCE, from_yahoo_symbol, to_yahoo_symbol
+from divpipe.sources.yahoo import QUOTE_SUMMARY_URL, SOURCE, finite_number, from_yahoo_symbol, to_yahoo_symbol
 
 WEIGHT_DIGITS = 6
 COLUMNS = ("Name", "Holding Percent")
@@ -29,13 +28,8 @@ class Holding:
 
 
 def _weight(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return round(number, WEIGHT_DIGITS) if math.isfinite(number) else None
+    number = finite_number(value)
+    return None if number is None else round(number, WEIGHT_DIGITS)
 
 
 def _name(value: Any) -> str | None:
