@@ -6,7 +6,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "db": ("divpipe.db.cli", "migrate, status, url"),
+    "db": ("divpipe.db.cli", "migrate, status, url, psql [-c SQL], hold"),
     "sim": ("divpipe.sim.cli", "run the market simulator"),
     "runs": ("divpipe.runs", "recent pipeline runs as a table"),
 }

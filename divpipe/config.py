@@ -19,6 +19,9 @@ from divpipe.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Simulated runs keep their database under DIVPIPE_DATA_DIR/simulate and logs under LOG_DIR/simulate.
+SIMULATE_SUBDIR = "simulate"
+
 # Sources that have their own rate limit and worker count.
 SOURCES = ("yahoo", "nasdaq", "nasdaqtrader", "cboe", "yieldmax", "nyse", "snowball")
 
@@ -171,6 +174,21 @@ class Settings:
     @property
     def embedded_pgdata(self) -> Path:
         return self.divpipe_data_dir / "pg"
+
+    def for_simulation(self) -> Settings:
+        """What a `--simulate` run uses: its own embedded database, logs and backups.
+
+        A trial must never mix with real data, so DATABASE_URL is ignored. The
+        drivers make the same choice in scripts/driver_lib.sh (driver_main).
+        """
+        data_dir = self.divpipe_data_dir / SIMULATE_SUBDIR
+        return Settings({
+            **self._values,
+            "DATABASE_URL": None,
+            "DIVPIPE_DATA_DIR": data_dir,
+            "LOG_DIR": self.log_dir / SIMULATE_SUBDIR,
+            "BACKUP_DIR": data_dir / "backups",
+        })
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._values)

@@ -202,6 +202,8 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     summary = {
         "run_id": request.run_id,
         "driver": request.driver,
+        # Every request of a simulated run went to the simulator: its data is not the market's.
+        "simulated": bool(settings.divpipe_simulator_url),
         "status": outcome.status,
         "exit_code": outcome.exit_code,
         "reasons": outcome.reasons,

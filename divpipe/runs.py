@@ -1,6 +1,6 @@
 """Run history: one row per pipeline run (pipeline_runs) and per task (task_runs).
 
-    python -m divpipe runs [--last N]        recent runs as a table
+    python -m divpipe runs [--last N] [--simulate]   recent runs as a table
 
 The nightly drivers call the other subcommands; they are not meant for users:
 
@@ -96,10 +96,15 @@ def _table(argv: list[str]) -> int:
     parser = ArgumentParser(prog="python -m divpipe runs",
                                      description="recent pipeline runs, newest first")
     parser.add_argument("--last", type=_positive, default=10, help="how many runs (default 10)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="the runs of --simulate, kept apart in their own database")
     args = parser.parse_args(argv)
     from divpipe.db.connect import connect
 
-    conn = connect(get_settings())
+    settings = get_settings()
+    if args.simulate:
+        settings = settings.for_simulation()
+    conn = connect(settings, create=False)
     try:
         print(format_table(recent_runs(conn, args.last)))
     finally:

@@ -86,8 +86,9 @@ Runs the nightly divpipe pipeline (${DRIVER}: $(
                       it were this date (New York); default: today in New York
   --simulate          start the market simulator and run everything against it:
                       no network, no API key; implies --force and --discovery.
-                      Uses DATABASE_URL if set, else an embedded database under
-                      \$DIVPIPE_DATA_DIR/simulate
+                      Always an embedded database under \$DIVPIPE_DATA_DIR/simulate
+                      (DATABASE_URL is ignored) and logs under \$LOG_DIR/simulate:
+                      see them with 'python -m divpipe runs --simulate'
   --sim-symbols N     size of the simulated universe (default ${SIM_SYMBOLS})
   --sim-seed S        seed of the simulated universe (default ${SIM_SEED})
   --sim-latency-ms L  latency the simulator adds to each response (default ${SIM_LATENCY_MS})
@@ -753,6 +754,18 @@ driver_main() {
   read_driver_settings
   RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
   RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"
+  local ignored_database=0
+  if ((SIMULATE)); then
+    # A trial never mixes with real runs: its own embedded database, lock, logs
+    # and backups (the same folders as divpipe.config.Settings.for_simulation).
+    RUN_LOG_DIR="${RUN_LOG_DIR}/simulate"
+    RUN_DATA_DIR="${RUN_DATA_DIR}/simulate"
+    export BACKUP_DIR="${RUN_DATA_DIR}/backups"
+    if [[ -n "${DATABASE_URL:-}" ]]; then
+      ignored_database=1
+      unset DATABASE_URL
+    fi
+  fi
   mkdir -p -- "${RUN_LOG_DIR}" "${RUN_DATA_DIR}"
   load_tasks
 
@@ -775,11 +788,8 @@ driver_main() {
   export PATH="${VIRTUAL_ENV}/bin:${PATH}"
 
   if ((SIMULATE)); then
-    if [[ -z "${DATABASE_URL:-}" ]]; then
-      # Never mix simulated data into the real embedded database.
-      export DIVPIPE_DATA_DIR="${RUN_DATA_DIR}/simulate"
-      export BACKUP_DIR="${DIVPIPE_DATA_DIR}/backups"
-      mkdir -p -- "${DIVPIPE_DATA_DIR}"
+    if ((ignored_database)); then
+      log "🧪 --simulate ignores DATABASE_URL: simulated data goes to the embedded database under ${RUN_DATA_DIR}"
     fi
     start_simulator || stop_early "${EXIT_FAILURE}"
   fi

@@ -124,10 +124,18 @@ def test_v2_and_v3_leave_identical_databases(make_sim, make_db, tmp_path):
         assert left[table] == right[table], table
 
 
-def test_simulate_runs_everything_against_its_own_simulator_and_stops_it(make_db, tmp_path):
-    url = make_db()
+def _divpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "divpipe", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
+        make_db, tmp_path, embedded_data_dir):
+    real_url = make_db()
     env = {
-        **driver_env(tmp_path, "sim", url),
+        **driver_env(tmp_path, "sim", real_url),
+        # Outside pytest's basetemp: the simulated run's embedded server lives there.
+        "DIVPIPE_DATA_DIR": str(embedded_data_dir),
         "TMPDIR": str(tmp_path),  # the driver's state dir, and so the simulator's port file
         **{f"{s.upper()}_RATE_LIMIT": "200" for s in ("yahoo", "nasdaq", "nasdaqtrader", "cboe",
                                                        "yieldmax", "nyse", "snowball")},
@@ -135,12 +143,28 @@ def test_simulate_runs_everything_against_its_own_simulator_and_stops_it(make_db
     env.pop("DIVPIPE_SIMULATOR_URL", None)
     summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
     assert "🧪 simulator: http://127.0.0.1:" in summary["_stdout"]
+    assert "🧪 --simulate ignores DATABASE_URL" in summary["_stdout"]
     assert "SKIPPED" not in summary["_stdout"]  # --simulate implies --force
+    assert summary["simulated"] is True
     statuses = {t["name"]: t["status"] for t in summary["tasks"]}
     assert statuses["discovery"] == "success" and statuses["main_update"] == "success", summary["_stdout"]
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(DISTINCT symbol) FROM raw_stock_prices")
-        assert cur.fetchone()[0] > 20
+
+    # Nothing reached the real database, and the real logs stay empty.
+    with psycopg2.connect(real_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM raw_stock_prices) + (SELECT count(*) FROM pipeline_runs)")
+        assert cur.fetchone()[0] == 0
+    real_logs = Path(env["LOG_DIR"])
+    assert not list(real_logs.glob("*.log")) and not list(real_logs.glob("summary_*.json"))
+    assert list((real_logs / "simulate").glob("daily_update_v3_*.log"))
+
+    # What the trial did is there to look at, with the commands the README gives.
+    listed = _divpipe(env, "runs", "--simulate")
+    assert listed.returncode == 0, listed.stderr
+    assert summary["run_id"] in listed.stdout
+    counted = _divpipe(env, "db", "psql", "--simulate", "-c", "select count(distinct symbol) from raw_stock_prices")
+    assert counted.returncode == 0, counted.stderr
+    assert int(counted.stdout.split()[2]) > 20  # " count \n-------\n    37\n(1 row)"
+
     leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
                  if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []

@@ -56,6 +56,17 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded.with_database(admin, embedded.DATABASE)
 
 
+def existing_database_url(settings: Settings | None = None) -> str:
+    """Like database_url, for commands that only read: they never create an embedded database."""
+    settings = settings or get_settings()
+    if not settings.database_url and not (settings.embedded_pgdata / "PG_VERSION").exists():
+        raise DatabaseError(
+            f"no database yet: nothing under {settings.embedded_pgdata} "
+            "(run ./daily_update_v3_parallel.sh, or --simulate and then add --simulate here)"
+        )
+    return database_url(settings)
+
+
 def _ensure_database(admin_url: str, name: str) -> None:
     conn = _connect_raw(admin_url)
     try:
@@ -79,9 +90,13 @@ def _connect_raw(url: str):
         raise DatabaseError(f"cannot connect to {mask_url(url)}: {first_line(err)}") from err
 
 
-def connect(settings: Settings | None = None, *, migrate: bool = True):
-    """A psycopg2 connection to the pipeline's database, migrations applied."""
-    url = database_url(settings)
+def connect(settings: Settings | None = None, *, migrate: bool = True, create: bool = True):
+    """A psycopg2 connection to the pipeline's database, migrations applied.
+
+    create=False: a command that only reads fails with one line instead of
+    starting a new, empty embedded database.
+    """
+    url = database_url(settings) if create else existing_database_url(settings)
     if migrate and url not in _migrated:
         from divpipe.db.migrate import migrate as apply_migrations
 
