@@ -79,6 +79,8 @@ FIELDS: list[Field] = [
     Field("RATE_LIMIT_BURST", "int", 2, "requests a host may receive at once above its steady rate",
           minimum=1, maximum=1000),
     *_source_fields(),
+    Field("SYMBOLS_FILE", "path", None,
+          "a watchlist, one symbol per line (# comments): discovery adds these instead of every listed symbol"),
     Field("HISTORY_YEARS", "int", 5, "years of history fetched for a symbol seen for the first time",
           minimum=1, maximum=100),
     Field("COMPANY_MAX_AGE_DAYS", "int", 30, "company data older than this is fetched again", minimum=0),
@@ -126,7 +128,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def _parse(field: Field, raw: str) -> Any:
     raw = raw.strip()
-    if field.kind in ("str", "url") and raw == "":
+    if field.kind in ("str", "url", "path") and raw == "":
         return None
     if field.kind == "str":
         return raw
@@ -215,7 +217,7 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True)
         raw = environ.get(field.env)
         if raw is None:
             default = field.default
-            values[field.env] = _parse(field, str(default)) if field.kind == "path" else default
+            values[field.env] = _parse(field, str(default)) if field.kind == "path" and default else default
         else:
             values[field.env] = _parse(field, raw)
     if values["PRICE_COVERAGE_CRIT"] > values["PRICE_COVERAGE_WARN"]:

@@ -17,15 +17,19 @@ SUNDAY = 6  # date.weekday()
 
 @dataclass(frozen=True)
 class Plan:
-    """`which`: "full" (every phase), "discovery-only" or "skip"."""
+    """`which`: "full" (every phase), "discovery-only" or "skip".
+
+    `why_discovery`: "sunday", "asked", "no-symbols" (nothing tracked yet) or "-".
+    """
 
     which: str
     discovery: bool
     day: date
+    why_discovery: str = "-"
 
     def as_line(self) -> str:
-        """One line for the shell: WHICH DISCOVERY(0|1) YYYY-MM-DD."""
-        return f"{self.which} {int(self.discovery)} {self.day.isoformat()}"
+        """One line for the shell: WHICH DISCOVERY(0|1) YYYY-MM-DD WHY."""
+        return f"{self.which} {int(self.discovery)} {self.day.isoformat()} {self.why_discovery}"
 
 
 def _xnys():
@@ -63,22 +67,49 @@ def last_completed_session(now: datetime) -> date:
     raise ValueError(f"no NYSE session closed in the two weeks before {today}")
 
 
-def decide(day: date, trading: bool, *, force: bool, discovery: bool) -> Plan:
-    """Pure decision: full run, Sunday discovery only, or skip.
+def decide(day: date, trading: bool, *, force: bool, discovery: bool, nothing_tracked: bool = False) -> Plan:
+    """Pure decision: full run, discovery only, or skip.
 
-    Discovery runs on Sundays (or when asked), even though the market is
-    closed; the rest runs on trading days, or on any day when forced.
+    Discovery runs on Sundays, when asked, and whenever no symbol is tracked
+    yet (a first night would otherwise update nothing), even though the market
+    is closed; the rest runs on trading days, or on any day when forced.
     """
-    with_discovery = discovery or day.weekday() == SUNDAY
+    why = ("asked" if discovery else "sunday" if day.weekday() == SUNDAY
+           else "no-symbols" if nothing_tracked else "-")
+    with_discovery = why != "-"
     if trading or force:
-        return Plan("full", with_discovery, day)
+        return Plan("full", with_discovery, day, why)
     if with_discovery:
-        return Plan("discovery-only", True, day)
+        return Plan("discovery-only", True, day, why)
     return Plan("skip", False, day)
+
+
+def nothing_tracked() -> bool:
+    """True when the database tracks no symbol (a first night). A database that
+    cannot be read counts as tracking some: the tasks then report its error."""
+    from divpipe.db.connect import connect
+    from divpipe.errors import DivpipeError
+
+    try:
+        conn = connect()
+    except DivpipeError:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT NOT EXISTS (SELECT 1 FROM raw_stocks s WHERE NOT EXISTS ("
+                        "SELECT 1 FROM raw_excluded_symbols e WHERE e.symbol = s.symbol AND e.excluded))")
+            return bool(cur.fetchone()[0])
+    except Exception:  # noqa: BLE001 - any failure to read means "do not guess a first night"
+        return False
+    finally:
+        conn.close()
 
 
 def plan_for(day: date | None, *, force: bool, discovery: bool) -> Plan:
     day = day or exchange_today()
     # A forced run does not need the calendar at all.
     trading = True if force else is_trading_day(day)
-    return decide(day, trading, force=force, discovery=discovery)
+    plan = decide(day, trading, force=force, discovery=discovery)
+    if plan.discovery:  # no need to look at the database
+        return plan
+    return decide(day, trading, force=force, discovery=discovery, nothing_tracked=nothing_tracked())

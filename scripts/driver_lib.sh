@@ -806,7 +806,8 @@ driver_main() {
     log "❌ could not decide whether to run (exit ${rc}): ${plan_line#❌ }"
     stop_early "${rc}"
   fi
-  read -r which discovery as_of <<<"${plan_line}"
+  local why_discovery
+  read -r which discovery as_of why_discovery <<<"${plan_line}"
   WITH_DISCOVERY="${discovery}"
   # Only now: `plan` has validated every setting, LOG_RETENTION_DAYS included.
   clean_old_logs
@@ -816,8 +817,14 @@ driver_main() {
   fi
   if ((FORCE)); then
     log "FORCE: running regardless of the trading-day gate (${as_of})"
+  elif [[ "${which}" == "discovery-only" && "${why_discovery}" == "no-symbols" ]]; then
+    log "SKIPPED: not a trading day (${as_of}): only the discovery runs"
   elif [[ "${which}" == "discovery-only" ]]; then
     log "SKIPPED: not a trading day (${as_of}): only the Sunday discovery runs"
+  fi
+  if [[ "${why_discovery}" == "no-symbols" ]]; then
+    log "🔎 no symbol is tracked yet: running discovery first$(
+      [[ -n "${SYMBOLS_FILE:-}" ]] && printf ' (watchlist %s)' "${SYMBOLS_FILE}")"
   fi
   plan_tasks "${which}"
 

@@ -118,3 +118,31 @@ def test_changed_directory_file_fails_with_nothing_written(market, conn, capsys,
     assert code == 1
     assert "❌ nasdaqtrader: unexpected response from" in err and "'ACT Symbol'" in err
     assert rows(conn, "SELECT symbol FROM raw_stocks") == before
+
+
+def test_a_watchlist_replaces_the_directory(market, conn, capsys, monkeypatch, tmp_path):
+    sim, listed, tracked, excluded, _ = market
+    wanted = [s for s in listed if s not in tracked and s != excluded][:3]
+    watchlist = tmp_path / "watchlist.txt"
+    watchlist.write_text(f"# my income picks\n{wanted[0].lower()}\n{wanted[1]}, {wanted[2]}  # two on a line\n"
+                         f"{excluded}\nnot a symbol!\n\n{wanted[0]}\n")
+    monkeypatch.setenv("SYMBOLS_FILE", str(watchlist))
+    reset_settings()
+    sim.reset_stats()
+    code, err = run_discover(capsys, "--validate")
+    assert code == 0, err
+    added = {s: origin for s, origin in rows(conn, "SELECT symbol, discovered_from FROM raw_stocks")
+             if s not in tracked}
+    assert added == dict.fromkeys(wanted, "watchlist")  # never the excluded one, nothing else listed
+    assert "line 5:" in err and "skipped" in err
+    paths = {p for per_host in sim.stats()["requests"].values() for p in per_host}
+    assert not any(p.endswith(("nasdaqlisted.txt", "otherlisted.txt")) for p in paths)
+
+
+def test_an_unreadable_watchlist_is_one_line_and_exit_2(db_url, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SYMBOLS_FILE", str(tmp_path / "missing.txt"))
+    reset_settings()
+    code, err = run_discover(capsys)
+    assert code == 2
+    missing = tmp_path / "missing.txt"
+    assert err.strip().splitlines()[-1] == f"❌ SYMBOLS_FILE: cannot read {missing}: No such file or directory"

@@ -98,7 +98,19 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def fake(db_env, tmp_path) -> FakePipeline:
+def fake(db_env, conn, tmp_path) -> FakePipeline:
+    # One healthy tracked symbol: an empty database would add discovery to every night.
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO raw_stocks (symbol, company, prices_updated_at) "
+                    "VALUES ('MAIN', 'Main Street Capital', now())")
+        cur.execute("INSERT INTO raw_stock_prices (symbol, date, close) VALUES ('MAIN', CURRENT_DATE, 40)")
+        cur.execute("INSERT INTO raw_dividends (symbol, ex_date, amount) VALUES ('MAIN', CURRENT_DATE - 30, 0.25)")
+    return FakePipeline(db_env, tmp_path)
+
+
+@pytest.fixture
+def fresh(db_env, tmp_path) -> FakePipeline:
+    """The fake pipeline on a database that tracks nothing yet: a first night."""
     return FakePipeline(db_env, tmp_path)
 
 
@@ -327,6 +339,24 @@ def test_sunday_runs_only_the_discovery_and_weekdays_none(fake):
     assert "discovery" not in fake.ran() and "main_update" in fake.ran()
 
 
+def test_a_first_night_runs_discovery_whatever_the_day(fresh, conn):
+    result = fresh.run(V3, "--date", MONDAY)
+    assert result.returncode == 0, result.stdout
+    assert "🔎 no symbol is tracked yet: running discovery first" in result.stdout
+    assert {"discovery", "main_update"} <= fresh.ran()
+    # On a closed day, the discovery alone; once symbols are tracked, back to the calendar.
+    for marker in fresh.markers.iterdir():
+        marker.unlink()
+    result = fresh.run(V3, "--date", SATURDAY)
+    assert fresh.ran() == {"discovery"}
+    assert "only the discovery runs" in result.stdout
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO raw_stocks (symbol) VALUES ('O')")
+    (fresh.markers / "discovery").unlink()
+    result = fresh.run(V3, "--date", SATURDAY)
+    assert "SKIPPED: not a trading day" in result.stdout and fresh.ran() == set()
+
+
 # --- signals ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -385,13 +415,13 @@ def test_a_critical_completeness_figure_fails_the_run(fake, conn):
                     "SELECT 'S' || i, CURRENT_DATE - 30, 0.1 FROM generate_series(1, 10) i")
     result = fake.run(V3, "--force")
     assert result.returncode == 1
-    assert "❌ price coverage (last session): 4/10 (40.0%)" in result.stdout
+    assert "❌ price coverage (last session): 5/11 (45.5%)" in result.stdout
     assert fake.summary(result)["completeness"]["level"] == "critical"
     # The same data with lower thresholds is only a warning.
-    result = fake.run(V3, "--force", PRICE_COVERAGE_WARN="0.5", PRICE_COVERAGE_CRIT="0.3")
+    result = fake.run(V3, "--force", PRICE_COVERAGE_WARN="0.5", PRICE_COVERAGE_CRIT="0.4")
     assert result.returncode == 0
-    assert "⚠️ price coverage (last session): 4/10 (40.0%)" in result.stdout
-    assert "✅ dividend coverage (last 365 days): 10/10 (100.0%)" in result.stdout
+    assert "⚠️ price coverage (last session): 5/11 (45.5%)" in result.stdout
+    assert "✅ dividend coverage (last 365 days): 11/11 (100.0%)" in result.stdout
 
 
 def test_processes_a_finished_task_left_behind_are_stopped(fake):

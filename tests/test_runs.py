@@ -23,17 +23,19 @@ def task(name, phase, seconds, status="success", critical=False, code=0):
 
 # --- gate ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("day", "trading", "force", "discovery", "expected"), [
-    (MONDAY, True, False, False, "full 0 2026-11-23"),
-    (MONDAY, True, False, True, "full 1 2026-11-23"),
-    (SATURDAY, False, False, False, "skip 0 2026-11-21"),
-    (SATURDAY, False, True, False, "full 0 2026-11-21"),
-    (SUNDAY, False, False, False, "discovery-only 1 2026-11-22"),
-    (SUNDAY, False, True, False, "full 1 2026-11-22"),
-    (date(2026, 11, 26), False, False, True, "discovery-only 1 2026-11-26"),
+@pytest.mark.parametrize(("day", "trading", "force", "discovery", "empty", "expected"), [
+    (MONDAY, True, False, False, False, "full 0 2026-11-23 -"),
+    (MONDAY, True, False, True, False, "full 1 2026-11-23 asked"),
+    (MONDAY, True, False, False, True, "full 1 2026-11-23 no-symbols"),
+    (SATURDAY, False, False, False, False, "skip 0 2026-11-21 -"),
+    (SATURDAY, False, False, False, True, "discovery-only 1 2026-11-21 no-symbols"),
+    (SATURDAY, False, True, False, False, "full 0 2026-11-21 -"),
+    (SUNDAY, False, False, False, False, "discovery-only 1 2026-11-22 sunday"),
+    (SUNDAY, False, True, False, True, "full 1 2026-11-22 sunday"),
+    (date(2026, 11, 26), False, False, True, False, "discovery-only 1 2026-11-26 asked"),
 ])
-def test_gate_decision(day, trading, force, discovery, expected):
-    assert decide(day, trading, force=force, discovery=discovery).as_line() == expected
+def test_gate_decision(day, trading, force, discovery, empty, expected):
+    assert decide(day, trading, force=force, discovery=discovery, nothing_tracked=empty).as_line() == expected
 
 
 def test_the_gate_uses_the_nyse_calendar_and_new_york_dates():

@@ -3,7 +3,9 @@
 Candidates come from:
 - the NASDAQ Trader symbol directory (nasdaqlisted.txt and otherlisted.txt:
   test issues dropped, the ETF flag as quote_type, the exchange's name);
-- every symbol seen in the five scraped dividend tables.
+- every symbol seen in the five scraped dividend tables;
+- or, when SYMBOLS_FILE names a watchlist, from that file alone: an investor
+  who follows 40 symbols should not track 11,000.
 
 Symbols already in `raw_stocks` are left alone, and excluded ones are never
 added back. With `--validate`, each new symbol costs one chart request and
@@ -25,18 +27,19 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors
 from divpipe.db.upsert import bulk_upsert
-from divpipe.errors import EXIT_OK
+from divpipe.errors import EXIT_OK, ConfigError
 from divpipe.fanout import FanoutStats
 from divpipe.jobs import exclusions, yahoo_fetch
 from divpipe.jobs.update import int_option
 from divpipe.market_time import exchange_today
-from divpipe.sources import nasdaqtrader
+from divpipe.sources import nasdaqtrader, normalize
 from divpipe.sources.yahoo import Chart
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,38 @@ def directory_candidates() -> dict[str, Candidate]:
             found.setdefault(record.symbol, Candidate(record.symbol, record.company, record.exchange,
                                                       record.quote_type, "nasdaqtrader"))
     return found
+
+
+def parse_watchlist(text: str) -> tuple[list[str], list[str]]:
+    """A watchlist file's symbols, in order and once each, and its unreadable lines.
+
+    One symbol per line (commas also separate); `#` starts a comment.
+    """
+    symbols: list[str] = []
+    bad: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for part in line.split("#", 1)[0].split(","):
+            if not part.strip():
+                continue
+            try:
+                symbols.append(normalize.symbol(part))
+            except normalize.InvalidValue as err:
+                bad.append(f"line {number}: {err}")
+    return list(dict.fromkeys(symbols)), bad
+
+
+def watchlist_candidates(path: Path) -> dict[str, Candidate]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"SYMBOLS_FILE: cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    symbols, bad = parse_watchlist(text)
+    for line in bad:
+        log.warning("⚠️ SYMBOLS_FILE %s, %s: skipped", path, line)
+    if not symbols:
+        raise ConfigError(f"SYMBOLS_FILE: {path} names no symbol")
+    log.info("watchlist %s: %d symbols", path, len(symbols))
+    return {s: Candidate(s, None, None, None, "watchlist") for s in symbols}
 
 
 def scraped_symbols(conn) -> dict[str, str]:
@@ -141,12 +176,14 @@ def run(args: argparse.Namespace) -> int:
     workers = int_option(args.workers, "--workers", settings.workers("yahoo"), 1, 256)
     http_before = net.stats()
 
-    candidates = directory_candidates()
+    watchlist = settings.symbols_file
+    candidates = watchlist_candidates(watchlist) if watchlist else directory_candidates()
     conn = connect(settings)
     try:
-        for symbol, table in scraped_symbols(conn).items():
-            if symbol not in candidates:
-                candidates[symbol] = Candidate(symbol, None, None, None, table)
+        if not watchlist:
+            for symbol, table in scraped_symbols(conn).items():
+                if symbol not in candidates:
+                    candidates[symbol] = Candidate(symbol, None, None, None, table)
         tracked = tracked_symbols(conn)
         excluded = exclusions.excluded_symbols(conn)
         conn.commit()
