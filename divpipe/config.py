@@ -70,6 +70,10 @@ FIELDS: list[Field] = [
     Field("BACKUP_DIR", "path", "backups", "where scripts/backup_database.sh writes dumps"),
     Field("DIVPIPE_SIMULATOR_URL", "url", None,
           "send EVERY outbound request to this simulator base URL instead (tests, --simulate)"),
+    Field("DIVPIPE_SIM_TRIAL", "bool", False,
+          "set by --simulate (not --sim-real-rates): every host's rate limit is at least SIM_TRIAL_RATE_LIMIT"),
+    Field("SIM_TRIAL_RATE_LIMIT", "float", 100.0, "requests per second per host in a --simulate trial",
+          minimum=0.01),
     Field("HTTP_CONNECT_TIMEOUT", "float", 5.0, "seconds to wait for a TCP/TLS connection", minimum=0.1),
     Field("HTTP_READ_TIMEOUT", "float", 20.0, "seconds to wait for response data", minimum=0.1),
     Field("HTTP_RETRIES", "int", 4, "retries after the first attempt on 429, 5xx, timeouts and resets",
@@ -168,7 +172,11 @@ class Settings:
             setattr(self, env.lower(), value)
 
     def rate_limit(self, source: str) -> float:
-        return self._values[f"{source.upper()}_RATE_LIMIT"]
+        configured = self._values[f"{source.upper()}_RATE_LIMIT"]
+        if self._values["DIVPIPE_SIM_TRIAL"]:
+            # The real sites' politeness means nothing to a local simulator: a trial runs fast.
+            return max(configured, self._values["SIM_TRIAL_RATE_LIMIT"])
+        return configured
 
     def workers(self, source: str) -> int:
         return self._values[f"{source.upper()}_WORKERS"]

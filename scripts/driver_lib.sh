@@ -34,7 +34,8 @@ FORCE=0
 STRICT=0
 WITH_DISCOVERY=0
 SIMULATE=0
-SIM_SYMBOLS=200
+SIM_REAL_RATES=0
+SIM_SYMBOLS=100
 SIM_SEED=42
 SIM_LATENCY_MS=0
 AS_OF_DATE=""
@@ -73,7 +74,7 @@ die_usage() {
 usage() {
   cat <<EOF
 usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]
-       $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L]
+       $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L] [--sim-real-rates]
 
 Runs the nightly divpipe pipeline (${DRIVER}: $(
     if ((MAX_PARALLEL == 1)); then echo "one task at a time"; else echo "the tasks of a phase in parallel"; fi
@@ -92,6 +93,8 @@ Runs the nightly divpipe pipeline (${DRIVER}: $(
   --sim-symbols N     size of the simulated universe (default ${SIM_SYMBOLS})
   --sim-seed S        seed of the simulated universe (default ${SIM_SEED})
   --sim-latency-ms L  latency the simulator adds to each response (default ${SIM_LATENCY_MS})
+  --sim-real-rates    keep the real sites' rate limits (a realistic night, several minutes);
+                      by default a trial allows SIM_TRIAL_RATE_LIMIT requests/s per host
 
 Exit codes: 0 success (warnings allowed), 1 failure, 2 bad usage or configuration,
 75 another run holds the lock, 130 interrupted (INT), 143 terminated (TERM).
@@ -215,6 +218,7 @@ parse_args() {
       --strict) STRICT=1 ;;
       --discovery) WITH_DISCOVERY=1 ;;
       --simulate) SIMULATE=1 ;;
+      --sim-real-rates) SIM_REAL_RATES=1 ;;
       --date)
         require_value "$@"
         if [[ ! "$2" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || ! date -d "$2" >/dev/null 2>&1; then
@@ -337,6 +341,25 @@ start_simulator() {
   port="$(<"${port_file}")"
   export DIVPIPE_SIMULATOR_URL="http://127.0.0.1:${port//[^0-9]/}"
   log "🧪 simulator: ${DIVPIPE_SIMULATOR_URL} (${SIM_SYMBOLS} symbols, seed ${SIM_SEED}, latency ${SIM_LATENCY_MS} ms)"
+}
+
+# A trial's database holds the symbols of the universe it was filled from: with
+# another size or seed they would all look delisted. Start such a trial empty.
+forget_another_universe() {
+  local marker="${RUN_DATA_DIR}/universe" universe="${SIM_SYMBOLS} symbols, seed ${SIM_SEED}" previous=""
+  if [[ -f "${marker}" ]]; then
+    previous="$(<"${marker}")"
+  fi
+  if [[ -n "${previous}" && "${previous}" != "${universe}" ]]; then
+    log "🧪 another simulated universe than last time (${previous}): emptying the simulated database and backups"
+    if ! python -m divpipe db reset >>"${MAIN_LOG}" 2>&1; then
+      log "❌ could not empty the simulated database: see ${MAIN_LOG}"
+      stop_early "${EXIT_FAILURE}"
+    fi
+    # The backup check compares row counts with the last good backup: of the old universe.
+    rm -rf -- "${BACKUP_DIR:?}"
+  fi
+  printf '%s\n' "${universe}" >"${marker}"
 }
 
 # The embedded PostgreSQL stops when the last process using it exits; hold it
@@ -791,7 +814,11 @@ driver_main() {
     if ((ignored_database)); then
       log "🧪 --simulate ignores DATABASE_URL: simulated data goes to the embedded database under ${RUN_DATA_DIR}"
     fi
+    if ((!SIM_REAL_RATES)); then
+      export DIVPIPE_SIM_TRIAL=true
+    fi
     start_simulator || stop_early "${EXIT_FAILURE}"
+    forget_another_universe
   fi
 
   local -a plan_args=(plan)

@@ -25,6 +25,27 @@ def test_values_are_typed():
     assert settings.log_dir == Path("/var/log/divpipe")
 
 
+def test_a_simulate_trial_raises_every_rate_limit_but_never_lowers_one():
+    trial = load_settings({"DIVPIPE_SIM_TRIAL": "true", "SIM_TRIAL_RATE_LIMIT": "50", "NYSE_RATE_LIMIT": "80"})
+    assert trial.rate_limit("yahoo") == 50 and trial.rate_limit("nyse") == 80
+    assert load_settings({"SIM_TRIAL_RATE_LIMIT": "50"}).rate_limit("yahoo") == 4.0
+
+
+def test_simulation_settings_keep_to_their_own_folders_and_ignore_database_url():
+    real = load_settings({"DATABASE_URL": "postgresql://u:p@db/x", "DIVPIPE_DATA_DIR": "/srv/d",
+                          "LOG_DIR": "/srv/logs"})
+    sim = real.for_simulation()
+    assert sim.database_url is None
+    assert sim.embedded_pgdata == Path("/srv/d/simulate/pg")
+    assert sim.log_dir == Path("/srv/logs/simulate") and sim.backup_dir == Path("/srv/d/simulate/backups")
+    assert real.database_url == "postgresql://u:p@db/x"
+
+
+def test_an_unset_path_setting_is_none():
+    assert load_settings({}).symbols_file is None
+    assert load_settings({"SYMBOLS_FILE": "watch.txt"}).symbols_file == PROJECT_ROOT / "watch.txt"
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ({"YAHOO_WORKERS": "many"}, "YAHOO_WORKERS: expected a number"),
     ({"YAHOO_WORKERS": "0"}, "YAHOO_WORKERS: 0 is below the minimum"),

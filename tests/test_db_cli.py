@@ -62,3 +62,16 @@ def test_simulate_ignores_database_url_in_every_command(db_env, tmp_path):
     with psycopg2.connect(db_env["DATABASE_URL"]) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pipeline_runs")
         assert cur.fetchone()[0] == 0
+
+
+def test_reset_empties_only_a_simulated_database(db_env, conn):
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO raw_stocks (symbol) VALUES ('MAIN')")
+    refused = _divpipe(db_env, "db", "reset")
+    assert refused.returncode == 2 and "add --simulate" in refused.stderr
+    # With DATABASE_URL and a simulator URL: a driver's test, not a trial. Still refused.
+    refused = _divpipe({**db_env, "DIVPIPE_SIMULATOR_URL": "http://127.0.0.1:9"}, "db", "reset")
+    assert refused.returncode == 2
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM raw_stocks")
+        assert cur.fetchone()[0] == 1

@@ -165,6 +165,13 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
     assert counted.returncode == 0, counted.stderr
     assert int(counted.stdout.split()[2]) > 20  # " count \n-------\n    37\n(1 row)"
 
+    # Another universe: its symbols replace the last one's instead of looking delisted.
+    again = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "30", "--sim-seed", "4")
+    assert "🧪 another simulated universe than last time (40 symbols, seed 9)" in again["_stdout"]
+    assert again["_returncode"] == 0, again["_stdout"]
+    listed = _divpipe(env, "runs", "--simulate")
+    assert summary["run_id"] in listed.stdout and again["run_id"] in listed.stdout
+
     leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
                  if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []

@@ -1,4 +1,4 @@
-"""`python -m divpipe db migrate|status|url|psql|hold`."""
+"""`python -m divpipe db migrate|status|url|psql|reset --simulate|hold`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     for command in (status, url, psql):
         command.add_argument("--simulate", action="store_true",
                              help="the database of --simulate runs (DIVPIPE_DATA_DIR/simulate)")
+    reset = sub.add_parser(
+        "reset",
+        help="empty the data tables of the --simulate database (run history kept); never the real one",
+    )
+    reset.add_argument("--simulate", action="store_true",
+                       help="required, unless run by a --simulate driver: only a simulated database is reset")
     sub.add_parser(
         "hold",
         help="keep the embedded server up until this process is signalled or its parent dies (the drivers use it)",
@@ -95,6 +101,25 @@ def _psql(settings: Settings, sql: str | None) -> int:
         raise DatabaseError(f"cannot start psql: {err}") from err
 
 
+# Run history and bookkeeping survive a reset: `runs --simulate` keeps showing past trials.
+KEPT_BY_RESET = ("schema_migrations", "pipeline_runs", "task_runs")
+
+
+def reset_data_tables(settings: Settings) -> list[str]:
+    """TRUNCATE every data table, in one statement (one transaction)."""
+    conn = connect(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                        "AND NOT (tablename = ANY(%s)) ORDER BY tablename", (list(KEPT_BY_RESET),))
+            tables = [name for (name,) in cur.fetchall()]
+            if tables:
+                cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+        return tables
+    finally:
+        conn.close()
+
+
 def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
@@ -103,6 +128,14 @@ def _main(argv: list[str]) -> int:
         settings = settings.for_simulation()
     if args.command == "psql":
         return _psql(settings, args.sql)
+    if args.command == "reset":
+        # Inside a --simulate driver the settings already are the trial's (simulator URL, no DATABASE_URL).
+        in_trial = bool(settings.divpipe_simulator_url) and not settings.database_url
+        if not (args.simulate or in_trial):
+            raise ConfigError("db reset: only the simulated database can be emptied: add --simulate")
+        tables = reset_data_tables(settings)
+        print(f"🧪 emptied {len(tables)} tables of the simulated database {mask_url(database_url(settings))}")
+        return 0
     if args.command == "url":
         url = existing_database_url(settings)
         print(url if args.raw else mask_url(url))
