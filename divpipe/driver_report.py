@@ -148,8 +148,9 @@ def decide_outcome(
     for t in tasks:
         if t.status != "failed":
             continue
-        what = f"{t.name} failed (exit {t.exit_code})"
-        (failures if t.critical else soft).append(what if t.critical else f"{what}, non-critical")
+        kind = "" if t.critical else ", non-critical"
+        what = f"{t.name} failed (exit {t.exit_code}{kind})" + (f": {t.note}" if t.note else "")
+        (failures if t.critical else soft).append(what)
     if strict and soft:
         failures += [f"{s} (--strict)" for s in soft]
         soft = []

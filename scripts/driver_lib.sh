@@ -421,20 +421,38 @@ launch_task() {
   log "▶ ${name} started (pid $!)"
 }
 
+# The task's own last ❌ line of this run (from its log offset), without the
+# logger's prefix and without tabs (the note goes into a TSV state file).
+task_cause() {
+  local name="$1" log_file="${RUN_LOG_DIR}/$1_${RUN_DAY}.log" line=""
+  [[ -f "${log_file}" ]] || return 0
+  line="$(tail -c "+$((${TASK_OFFSET[${name}]:-0} + 1))" "${log_file}" | grep -a '❌' | tail -n 1)" || true
+  line="${line#*❌}"
+  line="${line#"${line%%[![:space:]]*}"}"
+  printf '%s' "${line//$'\t'/ }" | cut -c 1-300
+}
+
 task_finished() {
-  local name="$1" rc="$2" took
+  local name="$1" rc="$2" took cause see
   TASK_END["${name}"]="${EPOCHREALTIME}"
   TASK_RC["${name}"]="${rc}"
   took="$(seconds_between "${TASK_START[${name}]}" "${TASK_END[${name}]}")"
   if ((rc == 0)); then
     TASK_STATUS["${name}"]="success"
     log "✅ ${name} finished in ${took}"
-  elif ((TASK_CRITICAL[${name}])); then
-    TASK_STATUS["${name}"]="failed"
-    log "❌ ${name} (critical) failed with exit ${rc} after ${took}: see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+    return 0
+  fi
+  TASK_STATUS["${name}"]="failed"
+  cause="$(task_cause "${name}")"
+  TASK_NOTE["${name}"]="${cause}"
+  see="see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+  if [[ -n "${cause}" ]]; then
+    see="${cause} (${see})"
+  fi
+  if ((TASK_CRITICAL[${name}])); then
+    log "❌ ${name} (critical) failed with exit ${rc} after ${took}: ${see}"
   else
-    TASK_STATUS["${name}"]="failed"
-    log "⚠️ ${name} failed with exit ${rc} after ${took} (non-critical, the run goes on): see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+    log "⚠️ ${name} failed with exit ${rc} after ${took} (non-critical, the run goes on): ${see}"
   fi
 }
 

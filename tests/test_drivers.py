@@ -249,18 +249,29 @@ def test_a_failed_critical_step_skips_phase_2_and_fails_the_run(fake, conn, tmp_
 
 
 def test_a_failed_non_critical_task_warns_and_exits_0_unless_strict(fake, tmp_path):
-    alert_out = tmp_path / "alerted"
-    fake.define(cboe="echo cboe went wrong; exit 3")
-    result = fake.run(V3, "--force", ALERT_COMMAND=f"touch {alert_out}; true")
+    alert_out = tmp_path / "alerted" / "summary"
+    alert_out.parent.mkdir()
+    fake.define(cboe="echo cboe started; echo '2026-12-02 01:02:03 ERROR [MainThread] x: ❌ giving up on "
+                     "www.cboe.com/notices: ConnectionError'; echo a last line; exit 3")
+    result = fake.run(V3, "--force", ALERT_COMMAND=f"cp -t {alert_out.parent} --")  # the summary path follows
     assert result.returncode == 0
-    assert "⚠️ cboe failed with exit 3" in result.stdout
+    # The task's own ❌ line stands beside its failure: on the terminal, in the run log and in the summary.
+    cause = "giving up on www.cboe.com/notices: ConnectionError"
+    assert "⚠️ cboe failed with exit 3 after" in result.stdout
+    assert f"(non-critical, the run goes on): {cause} (see " in result.stdout
+    assert f"cboe failed (exit 3, non-critical): {cause}" in result.stdout
+    assert f"{cause} (see " in fake.main_log()
+    summary = fake.summary(result)
+    assert next(t for t in summary["tasks"] if t["name"] == "cboe")["note"] == cause
     assert {"companies", "backup"} <= fake.ran()  # the run went on
-    assert fake.summary(result)["status"] == "warning"
-    assert not alert_out.exists()
+    assert summary["status"] == "warning"
+    assert not list(alert_out.parent.glob("summary_*.json"))
 
-    result = fake.run(V3, "--force", "--strict")
+    result = fake.run(V3, "--force", "--strict", ALERT_COMMAND=f"cp -t {alert_out.parent} --")
     assert result.returncode == 1
-    assert "cboe failed (exit 3), non-critical (--strict)" in result.stdout
+    assert f"cboe failed (exit 3, non-critical): {cause} (--strict)" in result.stdout
+    alerted = list(alert_out.parent.glob("summary_*.json"))
+    assert len(alerted) == 1 and cause in alerted[0].read_text()  # the alert's summary names the cause
 
 
 def test_failed_tasks_logs_are_merged_under_a_header(fake):

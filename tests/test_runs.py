@@ -1,7 +1,9 @@
+
 """Run history and the drivers' Python helpers: gate, report, completeness, history table."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -112,7 +114,9 @@ def test_outcomes():
     hard = task("main_update", "step2", 1, "failed", True, 1)
     assert (outcome([ok]).status, outcome([ok]).exit_code) == ("success", 0)
     assert (outcome([ok, soft]).status, outcome([ok, soft]).exit_code) == ("warning", 0)
-    assert outcome([ok, soft]).reasons == ["cboe failed (exit 3), non-critical"]
+    assert outcome([ok, soft]).reasons == ["cboe failed (exit 3, non-critical)"]
+    noted = dataclasses.replace(soft, note="giving up on cboe.com/x: last status 503")
+    assert outcome([noted]).reasons == ["cboe failed (exit 3, non-critical): giving up on cboe.com/x: last status 503"]
     assert outcome([ok, soft], strict=True).exit_code == 1
     assert (outcome([hard]).status, outcome([hard]).exit_code) == ("failed", 1)
     assert outcome([ok], completeness_level="critical").exit_code == 1
