@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import sys
 import threading
 import time
@@ -187,9 +188,14 @@ def _refused_with_429(exc: BaseException) -> bool:
     return getattr(exc, "status", None) == 429 and not isinstance(exc, FetchError)
 
 
+# curl_cffi (yfinance's HTTP client) wraps libcurl's message in a paragraph:
+# "Failed to perform, curl: (7) <what happened>. See https://curl.se/... for more details."
+_CURL_NOISE = re.compile(r"^Failed to perform, curl: \(\d+\) |\.? See https://curl\.se/\S* first for more details\.?$")
+
+
 def describe(exc: BaseException) -> str:
     """A one-line reason for a log line or the exclusion table."""
-    text = " ".join(str(exc).split())
+    text = _CURL_NOISE.sub("", " ".join(str(exc).split()))
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
 

@@ -222,3 +222,16 @@ def test_a_fetch_error_is_never_retried_here_net_already_gave_up():
     [outcome] = list(fanout(["x"], work, workers=1, cooldown=cooldown, tty=False))
     assert calls == ["x"] and outcome.attempts == 1 and cooldown.trips == 0
     assert outcome.error == "FetchError: giving up on api.nasdaq.com/api/calendar/dividends: last status 429"
+
+
+def test_a_curl_error_is_one_short_line():
+    from curl_cffi.requests.exceptions import ConnectionError as CurlConnectionError
+
+    from divpipe.fanout import describe
+
+    err = CurlConnectionError(
+        "Failed to perform, curl: (7) Failed to connect to query2.finance.yahoo.com port 443 after 3 ms: "
+        "Could not connect to server. See https://curl.se/libcurl/c/libcurl-errors.html first for more details.")
+    assert describe(err) == ("ConnectionError: Failed to connect to query2.finance.yahoo.com port 443 after 3 ms: "
+                             "Could not connect to server")
+    assert describe(ValueError("bad\n  value")) == "ValueError: bad value"
