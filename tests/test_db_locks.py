@@ -1,10 +1,10 @@
 import threading
-import time
 
 import psycopg2
 import psycopg2.errors
 
 from divpipe.db.failures import lock_rows_in_key_order
+from tests.plugins.db import wait_until_blocked
 
 
 def test_row_locks_are_taken_in_key_order(db_url):
@@ -19,8 +19,7 @@ def test_row_locks_are_taken_in_key_order(db_url):
         waiter = threading.Thread(
             target=lambda: lock_rows_in_key_order(second.cursor(), "raw_stocks", "symbol", ["B", "A"]))
         waiter.start()
-        time.sleep(0.5)
-        assert waiter.is_alive()  # waiting for A ...
+        wait_until_blocked(db_url, second.get_backend_pid())  # waiting for A ...
         with probe.cursor() as cur:  # ... without having taken B, so nobody can deadlock with it on B
             cur.execute("SELECT 1 FROM raw_stocks WHERE symbol = 'B' FOR UPDATE NOWAIT")
         probe.rollback()

@@ -105,9 +105,10 @@ def test_caller_transaction_spans_several_upserts(conn):
 
 def test_concurrent_writer_of_the_same_key_is_merged_not_an_error(db_url, conn):
     import threading
-    import time
 
     import psycopg2
+
+    from tests.plugins.db import wait_until_blocked
 
     other = psycopg2.connect(db_url)
     with other.cursor() as cur:  # uncommitted: our INSERT will wait on this key, then collide
@@ -126,7 +127,7 @@ def test_concurrent_writer_of_the_same_key_is_merged_not_an_error(db_url, conn):
 
     worker = threading.Thread(target=upsert)
     worker.start()
-    time.sleep(0.5)
+    wait_until_blocked(db_url, conn.get_backend_pid())  # our INSERT waits on the uncommitted KO
     other.commit()
     other.close()
     worker.join(timeout=30)

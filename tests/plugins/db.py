@@ -138,3 +138,27 @@ def conn(db_url):
     connection = psycopg2.connect(db_url)
     yield connection
     connection.close()
+
+
+def wait_until_blocked(url: str, backend_pid: int, timeout: float = 30.0) -> None:
+    """Return once the backend `backend_pid` waits for a lock that another holds.
+
+    Tests of lock waits use this instead of sleeping and hoping the waiter got
+    there: pg_locks shows the ungranted request itself.
+    """
+    import time
+
+    probe = psycopg2.connect(url)
+    probe.autocommit = True
+    try:
+        deadline = time.monotonic() + timeout
+        with probe.cursor() as cur:
+            while True:
+                cur.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", (backend_pid,))
+                if cur.fetchone()[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"backend {backend_pid} never waited for a lock")
+                time.sleep(0.01)
+    finally:
+        probe.close()
