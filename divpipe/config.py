@@ -1,7 +1,7 @@
 """One settings object, read from the environment and the project's `.env`.
 
 Every tunable of the pipeline is declared once in `FIELDS`: its environment
-variable, its type, its default and a one-line description. The README's
+variable, its type, its default and a one-line description. docs/configuration.md's
 configuration table and `.env.example` are checked against this list by the
 tests, so a setting cannot exist without being documented.
 """
