@@ -49,7 +49,7 @@ declare -gA RUNNING=()  # pid of a running task -> its name
 
 declare -gar PHASES=(discovery phase1 step2 phase2)
 declare -gAr PHASE_LABEL=(
-  [discovery]="Discovery (Sundays)"
+  [discovery]="Discovery"
   [phase1]="Phase 1 (Parallel Scrapers)"
   [step2]="Step 2 (Main Update)"
   [phase2]="Phase 2 (Parallel Post-Tasks)"
@@ -821,6 +821,9 @@ driver_main() {
   export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1
 
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
+  if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
+    log "📦 first run: creating .venv and installing the requirements (a minute or two)"
+  fi
   "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
     log "❌ could not prepare the virtual environment: see ${MAIN_LOG}"
     stop_early "${EXIT_FAILURE}"
