@@ -9,6 +9,7 @@ COMMANDS = {
     "db": ("divpipe.db.cli", "migrate, status, url, psql [-c SQL], hold"),
     "sim": ("divpipe.sim.cli", "run the market simulator"),
     "runs": ("divpipe.runs", "recent pipeline runs as a table"),
+    "report": ("divpipe.timeline", "draw a run's timeline as a PNG"),
 }
 
 

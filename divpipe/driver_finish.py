@@ -105,6 +105,18 @@ def _write_json_atomically(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _draw_timeline(summary: dict, summary_path: Path) -> str:
+    """timeline_<run id>.png beside the summary; a picture that fails costs only a ⚠️ line."""
+    from divpipe.timeline import draw
+
+    out = summary_path.with_name(f"timeline_{summary['run_id']}.png")
+    try:
+        draw(summary, out)
+    except Exception as err:  # noqa: BLE001 - the run's outcome never depends on its picture
+        return f"⚠️ timeline not drawn: {type(err).__name__}: {err}"
+    return f"🖼️ timeline: {out}"
+
+
 def record_run(conn, summary: dict) -> None:
     """Upsert the run's pipeline_runs row and its task_runs rows in one transaction."""
     with conn, conn.cursor() as cur:
@@ -219,6 +231,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         "rows_written_total": None if written is None else sum(sum(v.values()) for v in written.values()),
     }
     _write_json_atomically(request.summary_path, summary)
+    timeline_line = _draw_timeline(summary, request.summary_path)
 
     if conn is None:
         lines.append(f"⚠️ run history not recorded: {db_error}")
@@ -234,6 +247,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
     lines += [
         "",
+        timeline_line,
         f"📄 summary: {request.summary_path}",
         f"{icon} run {request.run_id} {outcome.status.upper()} (exit {outcome.exit_code}){why}",
     ]

@@ -753,7 +753,7 @@ clean_old_logs() {
   local days="${LOG_RETENTION_DAYS:-30}" deleted=""
   require_int LOG_RETENTION_DAYS "${days}"
   deleted="$(find "${RUN_LOG_DIR}" -maxdepth 1 -type f \
-    \( -name '*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log' -o -name 'summary_*.json' \) \
+    \( -name '*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log' -o -name 'summary_*.json' -o -name 'timeline_*.png' \) \
     -mmin "+$((days * 24 * 60))" -print -delete)" || log "⚠️ could not delete old logs in ${RUN_LOG_DIR}"
   if [[ -n "${deleted}" ]]; then
     log "🧹 deleted $(grep -c '' <<<"${deleted}") log file(s) older than ${days} days"

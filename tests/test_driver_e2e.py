@@ -156,6 +156,9 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
     real_logs = Path(env["LOG_DIR"])
     assert not list(real_logs.glob("*.log")) and not list(real_logs.glob("summary_*.json"))
     assert list((real_logs / "simulate").glob("daily_update_v3_*.log"))
+    timeline = real_logs / "simulate" / f"timeline_{summary['run_id']}.png"
+    assert f"🖼️ timeline: {timeline}" in summary["_stdout"]
+    assert timeline.read_bytes()[:4] == b"\x89PNG"
 
     # What the trial did is there to look at, with the commands the README gives.
     listed = _divpipe(env, "runs", "--simulate")
