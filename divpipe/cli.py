@@ -9,6 +9,7 @@ COMMANDS = {
     "db": ("divpipe.db.cli", "migrate, status, url"),
     "sim": ("divpipe.sim.cli", "run the market simulator"),
     "runs": ("divpipe.runs", "recent pipeline runs as a table"),
+    "export": ("divpipe.export.cli", "the database as a Parquet lake, on disk or S3"),
 }
 
 
