@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 
 from divpipe.config import get_settings
 from divpipe.entry import ArgumentParser, run, setup_logging
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
+    # boto3 announces at INFO where it found the credentials: noise in a nightly log.
+    for noisy in ("boto3", "botocore", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = get_settings()
     target = args.to or settings.export_target
     if not target:

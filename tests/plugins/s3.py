@@ -25,7 +25,7 @@ ACCESS_KEY = "divpipe-test-key"
 SECRET_KEY = "divpipe-test-secret-0123456789"
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     sockets = []
     try:
         for _ in range(n):
@@ -54,7 +54,7 @@ class WeedServer:
         config.write_text(json.dumps({"identities": [{
             "name": "divpipe", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        ports = _free_ports(16)
+        ports = free_ports(16)
         names = ["s3.port", "master.port", "volume.port", "filer.port", "admin.port", "s3.port.grpc",
                  "master.port.grpc", "volume.port.grpc", "filer.port.grpc", "admin.port.grpc",
                  "s3.port.iceberg", "s3.port.lance", "debug.port", "metricsPort", "s3.metricsPort",
