@@ -10,6 +10,7 @@ Modules, in the order an export uses them:
 - `s3`        the S3-compatible target: client, preflight, remote manifest;
 - `upload`    parallel, bounded, verified, retried uploads;
 - `progress`  a bar on a terminal, plain lines in logs;
+- `lock`      one export per lake at a time (an advisory lock);
 - `job`       the whole export, returning its summary; `cli` parses arguments.
 
 Library choices (why these, see docs/export.md for the long form):

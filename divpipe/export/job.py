@@ -16,6 +16,7 @@ from divpipe.export import s3 as s3mod
 from divpipe.export import upload
 from divpipe.export.datasets import Dataset
 from divpipe.export.lake import LakeResult, export_to_lake
+from divpipe.export.lock import exclusive
 from divpipe.export.progress import human_bytes
 
 log = logging.getLogger("divpipe.export")
@@ -73,12 +74,13 @@ def run_export(settings: Settings, request: Request) -> Summary:
         root = Path(request.target).expanduser()
         if not root.is_absolute():
             root = Path.cwd() / root
-    lake = export_to_lake(settings, root, request.datasets, since=request.since, full=request.full,
-                          max_rows=settings.export_max_file_rows)
-    result = None
-    if target is not None:
-        try:
-            result = upload.sync(client, settings, target, root.resolve(), lake.manifest, request.workers)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-            raise ExportError(f"export: {s3mod.describe(err, target, settings.s3_endpoint_url)}") from err
+    with exclusive(settings, root.resolve()):
+        lake = export_to_lake(settings, root, request.datasets, since=request.since, full=request.full,
+                              max_rows=settings.export_max_file_rows)
+        result = None
+        if target is not None:
+            try:
+                result = upload.sync(client, settings, target, root.resolve(), lake.manifest, request.workers)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+                raise ExportError(f"export: {s3mod.describe(err, target, settings.s3_endpoint_url)}") from err
     return Summary(request.target, lake, result, time.monotonic() - started)

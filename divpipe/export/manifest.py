@@ -77,10 +77,14 @@ def load(root: Path) -> Manifest:
 def stage(root: Path, manifest: Manifest) -> Path:
     """Write the manifest under a temporary name (the step that can run out of space)."""
     temp = root / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
-    with open(temp, "w") as fh:
-        fh.write(manifest.to_json())
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(temp, "w") as fh:
+            fh.write(manifest.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     return temp
 
 

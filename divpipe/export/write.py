@@ -47,20 +47,21 @@ def stage_partition(root: Path, dataset: Dataset, partition: Partition, table: p
         table.slice(start, max_rows) for start in range(0, table.num_rows, max_rows)
     ]
     staged: list[StagedFile] = []
+    temps: list[Path] = []
     try:
         for name, piece in zip(file_names(dataset, len(slices)), slices, strict=True):
             final = folder / name
             temp = folder / f".{name}.tmp-{os.getpid()}"
-            staged.append(StagedFile(temp, final, None))  # type: ignore[arg-type]  # for cleanup on failure
+            temps.append(temp)
             pq.write_table(piece, temp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
             with open(temp, "rb") as fh:
                 os.fsync(fh.fileno())
-            relative = final.relative_to(root).as_posix()
-            entry = FileEntry(relative, dataset.name, partition.path, piece.num_rows,
+            entry = FileEntry(final.relative_to(root).as_posix(), dataset.name, partition.path, piece.num_rows,
                               temp.stat().st_size, sha256_file(temp))
-            staged[-1] = StagedFile(temp, final, entry)
+            staged.append(StagedFile(temp, final, entry))
     except BaseException:
-        discard(staged)
+        for temp in temps:
+            temp.unlink(missing_ok=True)
         raise
     return staged
 

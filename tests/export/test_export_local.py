@@ -178,3 +178,30 @@ def test_bad_usage_is_one_line_and_exit_2(lake, capsys, args, message):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not lake.exists()
+
+
+def test_a_second_export_to_the_same_lake_is_refused_while_one_runs(lake, conn, capsys):
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"divpipe-export:{lake.resolve()}",))
+    code, _, err = export(capsys, "--to", str(lake))
+    assert code == 1 and err.strip().splitlines()[-1].startswith("❌ export: another export to ")
+    assert not (lake / "_manifest.json").exists()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock_all()")
+    code, _, _ = export(capsys, "--to", str(lake))
+    assert code == 0
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log(capsys, caplog):
+    from divpipe.export.progress import FileProgress
+
+    bar = FileProgress("upload", 3, 3000, tty=True)
+    for _ in range(3):
+        bar.advance(1000)
+    bar.close()
+    assert "upload" in capsys.readouterr().err and not caplog.records
+    lines = FileProgress("upload", 20, 20_000, tty=False)
+    with caplog.at_level("INFO", logger="divpipe.export"):
+        for _ in range(20):
+            lines.advance(1000)
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == [f"upload: {n}/20 files" for n in range(2, 21, 2)]
