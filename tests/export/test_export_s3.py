@@ -110,7 +110,7 @@ def test_the_command_never_shows_a_credential(bucket, db_env):
     assert SECRET_KEY not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("fault", ["unreachable", "wrong-credentials", "missing-bucket"])
+@pytest.mark.parametrize("fault", ["unreachable", "wrong-credentials", "no-credentials", "missing-bucket"])
 def test_a_bad_target_is_one_line_exit_1_and_writes_nothing(bucket, db_env, tmp_path, fault):
     env = {**db_env, "HTTP_RETRIES": "1"}
     target = f"s3://{bucket}/lake"
@@ -119,6 +119,10 @@ def test_a_bad_target_is_one_line_exit_1_and_writes_nothing(bucket, db_env, tmp_
         env["S3_ENDPOINT_URL"], expected = f"http://127.0.0.1:{port}", "cannot reach S3 endpoint"
     elif fault == "wrong-credentials":
         env["AWS_SECRET_ACCESS_KEY"], expected = "not-the-secret", "access denied to bucket"
+    elif fault == "no-credentials":
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        env["AWS_EC2_METADATA_DISABLED"] = "true"  # no instance-role lookup: no test leaves the machine
+        expected = "no AWS credentials found"
     else:
         target, expected = "s3://no-such-bucket/lake", "bucket no-such-bucket does not exist"
     result = run_cli(env, "--to", target)
