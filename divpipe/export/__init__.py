@@ -10,6 +10,7 @@ Modules, in the order an export uses them:
 - `s3`        the S3-compatible target: client, preflight, remote manifest;
 - `upload`    parallel, bounded, verified, retried uploads;
 - `progress`  a bar on a terminal, plain lines in logs;
+- `verify`    `--verify`: a lake checked against its manifest;
 - `lock`      one export per lake at a time (an advisory lock);
 - `job`       the whole export, returning its summary; `cli` parses arguments.
 

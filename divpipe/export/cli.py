@@ -1,4 +1,4 @@
-"""`python -m divpipe export [--to DIR | --to s3://bucket/prefix] [--tables ...] [--since DATE] [--full]`."""
+"""`python -m divpipe export [--to DIR | s3://bucket/prefix] [--tables ...] [--since DATE] [--full] [--verify]`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from divpipe.config import get_settings
 from divpipe.entry import ArgumentParser, run, setup_logging
 from divpipe.errors import EXIT_FAILURE, ConfigError
 from divpipe.export import datasets
-from divpipe.export.job import Request, run_export
+from divpipe.export.job import Request, run_export, verify_target
 
 
 def _date(text: str) -> dt.date:
@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="only look at partitions holding this date or later")
     parser.add_argument("--full", action="store_true", help="rewrite every partition, changed or not")
     parser.add_argument("--workers", type=int, metavar="N", help="parallel uploads (default: EXPORT_WORKERS)")
+    parser.add_argument("--verify", action="store_true",
+                        help="export nothing: check every file the target's _manifest.json names")
     return parser
 
 
@@ -49,6 +51,8 @@ def _main(argv: list[str]) -> int:
     workers = args.workers if args.workers is not None else settings.export_workers
     if not 1 <= workers <= 64:
         raise ConfigError(f"export: --workers must be between 1 and 64, got {workers}")
+    if args.verify:
+        return verify_target(settings, target, workers)
     request = Request(target, datasets.select(args.tables), args.since, args.full, workers)
     summary = run_export(settings, request)
     if not summary.ok:

@@ -13,7 +13,7 @@ import botocore.exceptions
 from divpipe.config import PROJECT_ROOT, Settings
 from divpipe.errors import ExportError
 from divpipe.export import s3 as s3mod
-from divpipe.export import upload
+from divpipe.export import upload, verify
 from divpipe.export.datasets import Dataset
 from divpipe.export.lake import LakeResult, export_to_lake
 from divpipe.export.lock import exclusive
@@ -84,3 +84,26 @@ def run_export(settings: Settings, request: Request) -> Summary:
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
                 raise ExportError(f"export: {s3mod.describe(err, target, settings.s3_endpoint_url)}") from err
     return Summary(request.target, lake, result, time.monotonic() - started)
+
+
+def verify_target(settings: Settings, target_text: str, workers: int) -> int:
+    """Print one line: the target's files agree with its manifest (0), or what does not (1)."""
+    target = s3mod.parse(target_text)
+    if target is None:
+        manifest, problems = verify.local_problems(Path(target_text).expanduser())
+    else:
+        client = s3mod.client(settings, workers)
+        s3mod.preflight(client, settings, target)
+        try:
+            manifest, problems = verify.s3_problems(client, settings, target, workers)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+            raise ExportError(f"export: {s3mod.describe(err, target, settings.s3_endpoint_url)}") from err
+    if not manifest.files and not manifest.exported_at:
+        raise ExportError(f"export --verify: {target_text} has no _manifest.json")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        print(f"❌ verify {target_text}: {len(problems)} of {len(manifest.files)} file(s) wrong: {shown}", flush=True)
+        return 1
+    print(f"✅ verify {target_text}: {len(manifest.files)} file(s) match the manifest of "
+          f"{manifest.exported_at}", flush=True)
+    return 0

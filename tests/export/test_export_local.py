@@ -205,3 +205,19 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log(capsys, caplog):
         for _ in range(20):
             lines.advance(1000)
     assert [r.getMessage().split(",")[0] for r in caplog.records] == [f"upload: {n}/20 files" for n in range(2, 21, 2)]
+
+
+def test_verify_checks_every_file_against_the_manifest(lake, capsys):
+    export(capsys, "--to", str(lake))
+    n = len(manifest(lake)["files"])
+    code, out, _ = export(capsys, "--to", str(lake), "--verify")
+    assert code == 0 and out.startswith(f"✅ verify {lake}: {n} file(s) match the manifest of ")
+    with open(lake / "splits/year=2024/part-0000.parquet", "ab") as fh:
+        fh.write(b"x")
+    (lake / "stocks/data.parquet").unlink()
+    code, out, _ = export(capsys, "--to", str(lake), "--verify")
+    assert code == 1 and out.count("\n") == 1
+    assert f"2 of {n} file(s) wrong" in out and "stocks/data.parquet: missing" in out
+    assert "splits/year=2024/part-0000.parquet: " in out
+    code, _, err = export(capsys, "--to", str(lake / "nowhere"), "--verify")
+    assert code == 1 and "has no _manifest.json" in err

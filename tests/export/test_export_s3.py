@@ -164,3 +164,12 @@ def test_staging_dir_defaults_under_the_data_dir(monkeypatch, tmp_path):
 
     monkeypatch.delenv("EXPORT_STAGING_DIR", raising=False)
     assert staging_dir(load_settings(dotenv=False)) == Path(os.environ["DIVPIPE_DATA_DIR"]) / "export"
+
+
+def test_verify_finds_an_object_missing_from_the_bucket(bucket, s3_env, capsys):
+    export(capsys, "--to", f"s3://{bucket}/lake")
+    code, out, _ = export(capsys, "--to", f"s3://{bucket}/lake", "--verify")
+    assert code == 0 and out.startswith(f"✅ verify s3://{bucket}/lake: ")
+    s3_env.client().delete_object(Bucket=bucket, Key="lake/stocks/data.parquet")
+    code, out, _ = export(capsys, "--to", f"s3://{bucket}/lake", "--verify")
+    assert code == 1 and "stocks/data.parquet: missing" in out
