@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import signal
 
 from divpipe.config import get_settings
 from divpipe.entry import ArgumentParser, run, setup_logging
@@ -38,7 +39,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop(signum, frame) -> None:
+    # The drivers stop a task with TERM: unwind like Ctrl-C, so temporary files are removed
+    # and no manifest is written ("❌ interrupted", exit 130).
+    raise KeyboardInterrupt
+
+
 def _main(argv: list[str]) -> int:
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return _export(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _export(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
     # boto3 announces at INFO where it found the credentials: noise in a nightly log.

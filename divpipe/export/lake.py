@@ -71,6 +71,14 @@ def _disk_error(err: OSError, root: Path) -> ExportError:
     return ExportError(f"export: cannot write {where}: {what}; the lake at {root} is unchanged")
 
 
+def sweep_temporary_files(root: Path) -> int:
+    """Delete temporary files a killed export left behind (the caller holds the lake's lock)."""
+    stale = [p for p in root.rglob(".*.tmp-*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def export_to_lake(settings: Settings, root: Path, datasets: list[Dataset], *, since: dt.date | None,
                    full: bool, max_rows: int) -> LakeResult:
     root = root.resolve()
@@ -79,6 +87,8 @@ def export_to_lake(settings: Settings, root: Path, datasets: list[Dataset], *, s
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _disk_error(err, root) from err
+    if swept := sweep_temporary_files(root):
+        log.info("removed %d temporary file(s) left by an interrupted export", swept)
     old = manifests.load(root)
     new = manifests.Manifest(manifests.now_utc(), dict(old.files))
     result = LakeResult(new)

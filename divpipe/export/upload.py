@@ -113,17 +113,19 @@ class Uploader:
                     log.error("❌ upload failed: %s: %s", entry.path, _reason(err))
                 progress.advance(entry.bytes, failed=err is not None)
 
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
-                for entry in entries:
-                    if len(in_flight) >= 2 * workers:
-                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                        settle(done)
-                    in_flight[pool.submit(self.upload_one, entry)] = entry
-                while in_flight:
+            for entry in entries:
+                if len(in_flight) >= 2 * workers:
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     settle(done)
+                in_flight[pool.submit(self.upload_one, entry)] = entry
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                settle(done)
         finally:
+            # Interrupted: drop the queued uploads instead of running them first.
+            pool.shutdown(wait=True, cancel_futures=True)
             progress.close()
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import duckdb
@@ -221,3 +224,31 @@ def test_verify_checks_every_file_against_the_manifest(lake, capsys):
     assert "splits/year=2024/part-0000.parquet: " in out
     code, _, err = export(capsys, "--to", str(lake / "nowhere"), "--verify")
     assert code == 1 and "has no _manifest.json" in err
+
+
+def test_temporary_files_of_a_killed_export_are_swept(lake, capsys):
+    export(capsys, "--to", str(lake))
+    stale = lake / "prices/year=2025/month=1/.part-0000.parquet.tmp-999999"
+    stale.write_bytes(b"half a file")
+    code, _, _ = export(capsys, "--to", str(lake))
+    assert code == 0 and not stale.exists()
+
+
+def test_term_during_an_export_leaves_no_temporary_file_and_no_new_manifest(lake, db_env):
+    """TERM (how the drivers stop a task) arrives while the first Parquet file is being written."""
+    code = (
+        "import os, signal, sys\n"
+        "import divpipe.export.write as w\n"
+        "real = w.pq.write_table\n"
+        "def write_then_term(*a, **k):\n"
+        "    real(*a, **k)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "w.pq.write_table = write_then_term\n"
+        "from divpipe.export import cli\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, "--to", str(lake)], env=db_env, capture_output=True,
+                            text=True, timeout=120, cwd=os.getcwd())
+    assert result.returncode == 130 and result.stderr.strip().splitlines()[-1] == "❌ interrupted"
+    assert not (lake / "_manifest.json").exists()
+    assert not [p for p in lake.rglob("*") if p.is_file()]
