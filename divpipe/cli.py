@@ -10,6 +10,7 @@ COMMANDS = {
     "sim": ("divpipe.sim.cli", "run the market simulator"),
     "runs": ("divpipe.runs", "recent pipeline runs as a table"),
     "report": ("divpipe.timeline", "draw a run's timeline as a PNG"),
+    "export": ("divpipe.export.cli", "the database as a Parquet lake, on disk or S3"),
 }
 
 

@@ -47,3 +47,7 @@ class SourceFormatError(DivpipeError):
     def __init__(self, source: str, url: str, what: str):
         self.source, self.url, self.what = source, url, what
         super().__init__(f"{source}: unexpected response from {url}: {what}")
+
+
+class ExportError(DivpipeError):
+    """The Parquet export or its upload failed: disk, S3 endpoint, credentials, bucket."""

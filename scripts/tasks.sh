@@ -29,3 +29,9 @@ task companies  phase2    noncritical python update_stock_v2.py --mode refresh-c
 task holdings   phase2    noncritical python update_stock_v2.py --mode update-holdings
 task future_div phase2    noncritical python update_stock_v2.py --mode future-dividends --days-ahead 90
 task backup     phase2    noncritical scripts/backup_database.sh
+
+# The Parquet lake (docs/export.md), only when EXPORT_TARGET is set (environment or .env).
+# Phase 2 starts after the scrapers and the main update, at the backup's snapshot point.
+if [[ -n "${EXPORT_TARGET:-}" ]]; then
+  task export   phase2    noncritical python -m divpipe export
+fi
