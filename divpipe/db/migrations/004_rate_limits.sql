@@ -3,7 +3,10 @@
 -- across processes and a 429 seen by one pauses all. Written by
 -- divpipe.net.ratestore.PostgresStore; the algorithm is divpipe.net.ratelimit.
 -- Times are Unix seconds (double precision, like time.time()).
-CREATE TABLE IF NOT EXISTS rate_limits (
+-- UNLOGGED: every request changes a row, and a WAL flush per request would
+-- cost milliseconds; after a crash the table comes back empty, which only
+-- forgets a pause and restarts the bucket full.
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_limits (
     key           TEXT PRIMARY KEY,
     tat           DOUBLE PRECISION NOT NULL DEFAULT 0,  -- GCRA theoretical arrival time
     paused_until  DOUBLE PRECISION NOT NULL DEFAULT 0,  -- nothing is sent before this
