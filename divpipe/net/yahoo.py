@@ -10,7 +10,7 @@ pass through untouched: they already did all of this themselves.
 Retries follow divpipe.net.retrypolicy, like our own client's: 5xx,
 timeouts and resets are tried again HTTP_RETRIES times with backoff; only
 the last answer (or exception) reaches yfinance, unchanged. A 429 is not
-retried here: it pauses every Yahoo request of the process, and yfinance
+retried here: it pauses every Yahoo request of the run, and yfinance
 turns it into YFRateLimitError, on which the Yahoo jobs' fan-out retries the
 symbol after that pause.
 
