@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -214,3 +215,37 @@ def test_faster_than_the_simulator_allows_gets_429_and_recovers(make_sim, monkey
         assert http.get("https://www.nyse.com/ex-date-dividends").status == 200
     assert sim.stats()["faults"]["429"] >= 1
     assert net.stats()["www.nyse.com"]["retries"] >= 1
+
+
+def test_a_redis_password_never_reaches_the_log(redis_prefix, monkeypatch, caplog):
+    # The local Redis has no password set and lets the client in anyway.
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("RATE_LIMIT_REDIS_URL", REDIS_URL.replace("redis://", "redis://:Hunter2pw@"))
+    monkeypatch.setenv("RATE_LIMIT_REDIS_PREFIX", redis_prefix)
+    from divpipe import config
+
+    config.reset_settings()
+    net.reset()
+    bucket = ratelimit.bucket_for("www.nyse.com")
+    for _ in range(3):  # repeated 429s, each after the last pause ended: a lowered rate and its log line
+        bucket.cooldown(0.01)
+        time.sleep(0.05)
+    bucket.acquire()
+    assert isinstance(bucket.store, ratestore.RedisStore)
+    assert bucket.store.name == "Redis at 127.0.0.1:6379"
+    assert "rate lowered" in caplog.text
+    assert "Hunter2pw" not in caplog.text
+    net.reset()
+
+
+def test_a_process_of_its_own_joins_the_shared_state_explicitly(make_db):
+    # What a cluster worker does: no job connected to the database for it.
+    url = make_db()
+    try:
+        ratelimit.configure(ratestore.from_settings(database_url=url))
+        ratelimit.bucket_for("www.cboe.com").cooldown(45)
+        other = ratestore.PostgresStore(url)
+        assert other.read("www.cboe.com").paused_until > 0
+        other.close()
+    finally:
+        net.reset()
