@@ -77,12 +77,17 @@ def test_concurrent_callers_never_get_the_same_slot(store):
     lock = threading.Lock()
 
     def caller():
-        me = HostLimiter("api.nasdaq.com", Policy(10, 2), store, clock=clock.time,
-                         sleep=lambda s: None)
+        # Each caller with its own connection, as separate processes would be.
+        own = (store if isinstance(store, ratestore.ProcessStore)
+               else ratestore.PostgresStore(store._url) if isinstance(store, ratestore.PostgresStore)
+               else ratestore.RedisStore(store._url, store._prefix))
+        me = HostLimiter("api.nasdaq.com", Policy(10, 2), own, clock=clock.time, sleep=lambda s: None)
         for _ in range(10):
             slot = me._update(lambda s, now: ratelimit.reserve(s, me.policy, now))
             with lock:
                 starts.append(round(slot.wait, 6))
+        if own is not store:
+            own.close()
 
     threads = [threading.Thread(target=caller) for _ in range(4)]
     for t in threads:

@@ -105,22 +105,20 @@ class PostgresStore:
             conn = self._connection()
             try:
                 with conn.cursor() as cur:
-                    cur.execute(f"BEGIN; SELECT {columns} FROM rate_limits WHERE key = %s FOR UPDATE",
-                                (key,))
+                    select = f"SELECT {columns} FROM rate_limits WHERE key = %s FOR UPDATE"
+                    cur.execute(f"BEGIN; {select}", (key,))
                     row = cur.fetchone()
-                    state = State(*row) if row else State()
+                    if row is None:
+                        # A host's first request: create its row (or wait for
+                        # the process creating it at the same moment), then
+                        # lock it like any other.
+                        cur.execute(f"INSERT INTO rate_limits (key) VALUES (%s) ON CONFLICT (key) DO NOTHING; "
+                                    f"{select}", (key, key))
+                        row = cur.fetchone()
+                    state = State(*row)
                     new, result = fn(state)
                     values = astuple(new)
-                    if row is None:
-                        # Two processes may create the row at once: the second
-                        # one's conflict keeps the newer reservation.
-                        cur.execute(
-                            f"INSERT INTO rate_limits (key, {columns}) VALUES (%s, {', '.join(['%s'] * len(values))})"
-                            f" ON CONFLICT (key) DO UPDATE SET "
-                            + ", ".join(f"{c} = EXCLUDED.{c}" for c in _FIELDS)
-                            + ", updated_at = now(); COMMIT",
-                            (key, *values))
-                    elif new != state:
+                    if new != state:
                         cur.execute(
                             "UPDATE rate_limits SET " + ", ".join(f"{c} = %s" for c in _FIELDS)
                             + ", updated_at = now() WHERE key = %s; COMMIT", (*values, key))
