@@ -1,7 +1,7 @@
 """The shared per-host rate limit: what one acquire costs per store, and the rate several processes send.
 
     python bench/bench_ratelimit_shared.py [--acquires 2000] [--processes 3] [--each 40]
-                                           [--rate 10] [--burst 2] [--runs 3]
+                                           [--rate 10] [--burst 2] [--runs 3] [--server-limit 4]
 
 1. Acquire cost: `--acquires` calls of `HostLimiter.acquire()` from one
    thread, with a limit so high that nobody waits, so only the store's
@@ -13,6 +13,11 @@
    simulator counts what arrives per second. With one store per process
    (the old limiter) the host sees about processes x rate; with the state in
    PostgreSQL or Redis, rate (+ burst in the first second).
+3. A stricter server: the same processes, but the simulator allows only
+   `--server-limit`/s (429 with Retry-After: 1 beyond it). Counted: the
+   429s served, requests given up, and the wall time. Sharing the pause
+   and lowering the rate after repeated 429s (AIMD) is what keeps the 429s
+   down.
 
 PostgreSQL is DATABASE_URL when set, else an embedded server in a temporary
 directory (deleted afterwards).
@@ -94,16 +99,23 @@ def worker(args) -> int:
     Path(args.ready).touch()
     while not Path(args.go).exists():
         time.sleep(0.01)
+    from divpipe.errors import FetchError
+
+    failed = 0
     for _ in range(args.each):
-        http.get(CALENDAR, params={"date": "2024-01-02"})
+        try:
+            http.get(CALENDAR, params={"date": "2024-01-02"})
+        except FetchError:
+            failed += 1
+    print(json.dumps({"failed": failed}))
     return 0
 
 
-def processes(store: str, db_url: str, args) -> dict:
+def processes(store: str, db_url: str, args, server_limit: float | None = None) -> dict:
     from divpipe.sim.server import SimServer
     from divpipe.sim.universe import Universe
 
-    with SimServer(Universe(20, 1)) as sim:
+    with SimServer(Universe(20, 1), rate_limit=server_limit) as sim:
         env = dict(os.environ, DIVPIPE_SIMULATOR_URL=sim.url, NASDAQ_RATE_LIMIT=str(args.rate),
                    RATE_LIMIT_BURST=str(args.burst), DIVPIPE_ENV_FILE=os.devnull,
                    DIVPIPE_DATA_DIR=tempfile.mkdtemp(prefix="divpipe-bench-data-"))
@@ -119,17 +131,23 @@ def processes(store: str, db_url: str, args) -> dict:
         for i in range(args.processes):
             procs.append(subprocess.Popen(
                 [sys.executable, __file__, "--worker", "--each", str(args.each),
-                 "--ready", str(tmp / f"ready{i}"), "--go", str(tmp / "go")], env=env))
+                 "--ready", str(tmp / f"ready{i}"), "--go", str(tmp / "go")], env=env,
+                stdout=subprocess.PIPE, text=True))
         while not all((tmp / f"ready{i}").exists() for i in range(args.processes)):
             time.sleep(0.05)
+        started = time.monotonic()
         (tmp / "go").touch()
-        for p in procs:
-            p.wait()
+        failed = sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["failed"] for p in procs)
+        wall = time.monotonic() - started
         per_second = sim.per_second(HOST)
+        refused = sim.stats()["faults"].get("429", 0)
     counts = list(per_second.values())
     inner = counts[1:-1] or counts  # whole seconds only: the first and last are partial
-    return {"total": sum(counts), "max/s": max(counts), "mean/s (whole seconds)": round(statistics.mean(inner), 1),
-            "seconds": len(counts)}
+    result = {"total": sum(counts), "max/s": max(counts), "mean/s (whole seconds)": round(statistics.mean(inner), 1),
+              "seconds": len(counts)}
+    if server_limit:
+        result = {"received": sum(counts), "429s": refused, "given up": failed, "wall s": round(wall, 1)}
+    return result
 
 
 def main() -> int:
@@ -140,6 +158,7 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=10.0)
     p.add_argument("--burst", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--server-limit", type=float, default=4.0)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ready", help=argparse.SUPPRESS)
     p.add_argument("--go", help=argparse.SUPPRESS)
@@ -164,6 +183,9 @@ def main() -> int:
               " as the simulator counted them:")
         for name in ("process", "postgres", "redis"):
             print(f"  {name:9} {json.dumps(processes(name, db_url, args))}")
+        print(f"the same against a server allowing only {args.server_limit:g}/s:")
+        for name in ("process", "postgres", "redis"):
+            print(f"  {name:9} {json.dumps(processes(name, db_url, args, args.server_limit))}")
     finally:
         _drop(handle)
     return 0
