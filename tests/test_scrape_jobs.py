@@ -140,7 +140,8 @@ def test_nasdaq_window_is_stored_once_and_a_rerun_writes_nothing(site, env, conn
     assert again.returncode == 0 and "0 inserted, 0 updated" in summary(again)
 
 
-def test_nasdaq_one_changed_page_fails_the_run_and_writes_nothing(site, env, conn):
+def test_nasdaq_changed_pages_beyond_the_share_fail_the_run_and_write_nothing(site, env, conn):
+    # One page of three is more than SCRAPE_MAX_FAILED_PAGE_RATIO (0.2): systemic.
     days = dict(NASDAQ_DAYS)
     days["2026-11-03"] = json.dumps({"data": {"calendar": {"asOf": "x", "records": []}}}).encode()
     serve_nasdaq(site, days)
@@ -151,6 +152,7 @@ def test_nasdaq_one_changed_page_fails_the_run_and_writes_nothing(site, env, con
     assert "nasdaq: unexpected response from https://api.nasdaq.com/api/calendar/dividends?date=2026-11-03" \
            in errors[0]
     assert "has no key 'rows'" in errors[0] and "nothing written" in errors[0]
+    assert "1 of 3 pages failed (33% > SCRAPE_MAX_FAILED_PAGE_RATIO 20%)" in errors[0]
     assert rows(conn, "raw_dividends_nasdaq") == []
     # A changed shape fails every time: fetched once plus the two re-fetches, then given up.
     assert [q["date"] for _, _, q in site.hits].count("2026-11-03") == 3
@@ -174,14 +176,103 @@ def test_nasdaq_a_body_garbled_once_is_fetched_again(site, env, conn):
     assert len(rows(conn, "raw_dividends_nasdaq")) == 2
 
 
-def test_nasdaq_a_date_that_keeps_failing_fails_the_run_and_writes_nothing(site, env, conn):
+def warned(proc):
+    """The summary line of a run that skipped pages."""
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("⚠️")]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return lines[0]
+
+
+def skipped_pages(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT source, page, url, failures FROM scrape_skipped_pages ORDER BY source, page")
+        out = cur.fetchall()
+    conn.rollback()
+    return out
+
+
+def test_nasdaq_a_date_that_keeps_failing_is_skipped_recorded_and_fetched_again_next_night(site, env, conn):
     days = dict(NASDAQ_DAYS)
-    serve_nasdaq(site, days)
-    site.route(*NASDAQ, lambda q: (503, b"busy") if q["date"] == "2026-11-04" else (200, days[q["date"]]))
+    broken = {"2026-11-04"}
+
+    def handler(q):
+        if q["date"] in broken:
+            return 503, b"busy"
+        return 200, days.get(q["date"], nasdaq_doc(None))
+
+    site.route(*NASDAQ, handler)
+    proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-01", "--end", "2026-11-10")
+    assert proc.returncode == 0, proc.stderr
+    url = "https://api.nasdaq.com/api/calendar/dividends?date=2026-11-04"
+    [skip_line] = [ln for ln in proc.stderr.splitlines() if "⚠️ nasdaq: skipped" in ln]
+    assert skip_line.endswith(f"⚠️ nasdaq: skipped {url}: giving up on api.nasdaq.com/api/calendar/dividends: "
+                              f"last status 503")
+    assert "2 inserted" in warned(proc) and "1 page skipped" in warned(proc)
+    assert len(rows(conn, "raw_dividends_nasdaq")) == 2
+    assert skipped_pages(conn) == [("nasdaq", "2026-11-04", url, 1)]
+
+    # Still broken the next night: counted again. The night after, it parses, though
+    # it has left the window: its rows are stored and the record is gone.
+    again = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-05", "--end", "2026-11-10")
+    assert again.returncode == 0 and "1 page skipped" in warned(again)
+    assert skipped_pages(conn) == [("nasdaq", "2026-11-04", url, 2)]
+    broken.clear()
+    days["2026-11-04"] = nasdaq_doc([nasdaq_row("LATE", "11/4/2026", 0.5)])
+    healed = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-05", "--end", "2026-11-10")
+    assert healed.returncode == 0, healed.stderr
+    assert "1 inserted" in summary(healed)
+    assert ("LATE", dt.date(2026, 11, 4), Decimal("0.5")) in rows(conn, "raw_dividends_nasdaq")
+    assert skipped_pages(conn) == []
+
+
+NOT_AVAILABLE = json.dumps({"data": None, "message": None, "status": {
+    "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": "Data is currently not available for the "
+                                                                  "selected date."}],
+    "developerMessage": None}}).encode()
+INVALID_DATE = json.dumps({"data": None, "message": None, "status": {
+    "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": "Invalid date format. Please use yyyy-MM-dd"}],
+    "developerMessage": None}}).encode()
+
+
+def test_nasdaq_dates_not_available_are_empty_days_fetched_once(site, env, conn):
+    days = {**NASDAQ_DAYS, "2026-11-07": NOT_AVAILABLE, "2026-11-08": NOT_AVAILABLE, "2026-11-11": NOT_AVAILABLE}
+    site.route(*NASDAQ, lambda q: (200, days.get(q["date"], nasdaq_doc(None))))
+    proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-02", "--end", "2026-11-11")
+    assert proc.returncode == 0, proc.stderr
+    line = summary(proc)
+    assert "10 requests" in line and "2 inserted" in line and "3 dates not available" in line
+    named = [ln for ln in proc.stderr.splitlines() if "2026-11-07" in ln]
+    assert len(named) == 1 and "2026-11-07, 2026-11-08, 2026-11-11" in named[0]
+    assert skipped_pages(conn) == []
+
+
+def test_nasdaq_any_other_null_data_is_an_error(site, env, conn):
+    days = {**NASDAQ_DAYS, "2026-11-04": INVALID_DATE}
+    site.route(*NASDAQ, lambda q: (200, days[q["date"]]))
     proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-02", "--end", "2026-11-04")
     assert proc.returncode == 1
-    assert "giving up on api.nasdaq.com/api/calendar/dividends: last status 503" in proc.stderr
+    assert "'data' is null" in proc.stderr and "Invalid date format" in proc.stderr
+    assert [q["date"] for _, _, q in site.hits].count("2026-11-04") == 3  # re-fetched, then given up
     assert rows(conn, "raw_dividends_nasdaq") == []
+
+
+def test_nasdaq_two_distributions_on_one_ex_date_are_both_kept_and_corrected_in_place(site, env, conn):
+    listed = [nasdaq_row("MAIN", "11/6/2026", 0.30), nasdaq_row("MAIN", "11/6/2026", 0.255)]
+    site.route(*NASDAQ, lambda q: (200, nasdaq_doc(listed)))
+    args = ("--start", "2026-11-06", "--end", "2026-11-06")
+    first = scrape("scrape_nasdaq_dividends.py", env, *args)
+    assert "2 inserted" in summary(first)
+    stored = "symbol, ex_date, distribution_type, seq, amount"
+    assert sorted(rows(conn, "raw_dividends_nasdaq", stored)) == [
+        ("MAIN", dt.date(2026, 11, 6), "unknown", 1, Decimal("0.255")),
+        ("MAIN", dt.date(2026, 11, 6), "unknown", 2, Decimal("0.30"))]
+    listed.reverse()  # the order NASDAQ lists them in does not matter
+    assert "0 inserted, 0 updated" in summary(scrape("scrape_nasdaq_dividends.py", env, *args))
+    listed[0] = nasdaq_row("MAIN", "11/6/2026", 0.25)  # 0.255 corrected
+    fixed = scrape("scrape_nasdaq_dividends.py", env, *args)
+    assert "0 inserted, 1 updated" in summary(fixed)
+    assert [r[3:] for r in sorted(rows(conn, "raw_dividends_nasdaq", stored))] == [
+        (1, Decimal("0.25")), (2, Decimal("0.30"))]
 
 
 def test_dry_run_prints_records_and_writes_nothing(site, env, conn):
@@ -199,7 +290,8 @@ def test_dry_run_prints_records_and_writes_nothing(site, env, conn):
 @pytest.mark.parametrize(("script", "args", "what"), [
     ("scrape_nasdaq_dividends.py", ["--start", "11/02/2026"], "not a date"),
     ("scrape_nasdaq_dividends.py", ["--start", "2026-11-05", "--end", "2026-11-01"], "after --end"),
-    ("scrape_nyse_dividends.py", ["--start", "2020-01-01", "--end", "2026-01-01"], "longer than"),
+    ("scrape_nasdaq_dividends.py", ["--start", "2020-01-01", "--end", "2026-01-01"], "longer than"),
+    ("scrape_nyse_dividends.py", ["--start", "2026-01-01"], "unrecognized arguments"),
     ("scrape_cboe_dividends.py", ["--years", "2026,20x6"], "not a year"),
     ("scrape_yieldmax.py", ["--tickers", "ULTY,BAD1"], "not a valid symbol: 'BAD1'"),
     ("scrape_snowball_dividends.py", ["--category", "../etc"], "not a category"),
@@ -215,7 +307,7 @@ def test_bad_usage_is_one_line_and_exit_2(site, env, script, args, what):
 def test_every_script_documents_its_flags():
     expected = {
         "scrape_nasdaq_dividends.py": ["--start", "--end", "--dry-run"],
-        "scrape_nyse_dividends.py": ["--start", "--end", "--dry-run"],
+        "scrape_nyse_dividends.py": ["--dry-run"],
         "scrape_cboe_dividends.py": ["--years", "--dry-run"],
         "scrape_yieldmax.py": ["--tickers", "--dry-run"],
         "scrape_snowball_dividends.py": ["--category", "--dry-run"],
@@ -238,14 +330,18 @@ def nyse_page(rows_):
             b"<th>Record Date</th><th>Declaration Date</th></tr>" + body.encode() + b"</table></body></html>")
 
 
-def test_nyse_keeps_the_window_and_never_stores_an_amount(site, env, conn):
+def test_nyse_stores_every_row_it_lists_and_never_an_amount(site, env, conn):
+    # Each row is a fact the page states, whatever its ex-date: none is left out.
     site.route(*NYSE, nyse_page([["ABC", "ABC Corp", "11/05/2026", "11/04/2026", "10/20/2026"],
-                                 ["OLD", "Old Corp", "01/05/2026", "01/04/2026", "12/20/2025"]]))
-    proc = scrape("scrape_nyse_dividends.py", env, "--start", "2026-11-01", "--end", "2026-11-30")
+                                 ["OLD", "Old Corp", "01/05/2026", "01/04/2026", "12/20/2025"],
+                                 ["FAR", "Far Corp", "06/05/2027", "06/04/2027", "10/20/2026"]]))
+    proc = scrape("scrape_nyse_dividends.py", env)
     assert proc.returncode == 0, proc.stderr
-    assert "1 record parsed, 1 inserted" in summary(proc)
+    assert "3 records parsed, 3 inserted" in summary(proc)
     assert rows(conn, "raw_dividends_nyse", "symbol, ex_date, amount, record_date, security_name") == [
-        ("ABC", dt.date(2026, 11, 5), None, dt.date(2026, 11, 4), "ABC Corp")]
+        ("ABC", dt.date(2026, 11, 5), None, dt.date(2026, 11, 4), "ABC Corp"),
+        ("FAR", dt.date(2027, 6, 5), None, dt.date(2027, 6, 4), "Far Corp"),
+        ("OLD", dt.date(2026, 1, 5), None, dt.date(2026, 1, 4), "Old Corp")]
 
 
 def test_nyse_javascript_shell_says_so_and_exits_1(site, env, conn):
