@@ -53,6 +53,13 @@ def test_exact_repeats_are_one_distribution_and_types_are_numbered_apart():
     assert out == [("supplemental", 1, Decimal("0.30")), ("supplemental", 2, None), ("unknown", 1, Decimal("0.25"))]
 
 
+def test_one_distribution_listed_under_two_names_is_one_whatever_the_order():
+    # As in NASDAQ's real calendar of 2023-11-06 (tests/fixtures/real/nasdaq).
+    a = rec("0.155", company_name="Archrock, Inc.")
+    b = rec("0.155", company_name="Archrock, Inc. Common Stock")
+    assert d.numbered([a, b]) == d.numbered([b, a]) == [a]
+
+
 def test_listings_are_numbered_separately():
     # The same distribution on two CBOE notices is seq 1 in each: the job then
     # keeps it once, or rejects the second when the values disagree.

@@ -137,6 +137,10 @@ class Pages:
                 "indicated_Annual_Dividend": round(d.amount * per_year, 4) if k % 7 else "N/A",
                 "announcement_Date": _mdy_unpadded(d.declaration_date),
             })
+            if k % 11 == 0 and not c.is_etf:
+                # Quirk seen in a real capture: the same dividend listed again under
+                # another spelling of the company's name.
+                rows.append({**rows[-1], "companyName": c.name})
         calendar = {
             "asOf": day.strftime("%a, %b %d, %Y"),
             "headers": {"symbol": "Symbol", "companyName": "Name", "dividend_Ex_Date": "Ex-Dividend Date",

@@ -15,6 +15,11 @@ listing (a page, or a whole paged list): by amount, smallest first, then by
 the other values. The rule does not depend on the order the source lists the
 rows in, so a source that shuffles its rows changes nothing; a correction
 that keeps the amounts in the same order updates its own row.
+
+Rows of one listing that agree on the distribution's facts (amount and
+dates) are one distribution listed twice, whatever else differs: NASDAQ's
+real calendar lists a company once per spelling of its name ("Archrock, Inc."
+and "Archrock, Inc. Common Stock", same amount, same dates).
 """
 
 from __future__ import annotations
@@ -92,23 +97,28 @@ def _order(record: Any) -> tuple:
     return (amount is None, amount if amount is not None else Decimal(0), rest)
 
 
+# What makes a distribution: two rows that agree on these (and on symbol,
+# ex-date and type) are the same one.
+FACTS = ("amount", "payment_date", "record_date", "declaration_date")
+
+
 def numbered(records: Iterable[R], scope: Callable[[R], Hashable] = lambda r: None) -> list[R]:
     """The records with `seq` set: 1, 2, ... per (scope, symbol, ex_date, distribution_type).
 
-    Exact repeats within a scope (the same row on two overlapping pages) are
-    one distribution and are dropped first; the page a row came from is not a
-    value.
+    Repeats within a scope (the same distribution on two overlapping pages, or
+    listed under two names) are dropped first, keeping the same one whatever
+    the listing order.
     """
-    groups: dict[tuple, list[R]] = {}
-    seen: set[tuple] = set()
+    distinct: dict[tuple, R] = {}
     for record in records:
-        values = {k: v for k, v in record.row().items() if k not in ("seq", "source_url")}  # type: ignore[attr-defined]
-        ident = (scope(record), tuple(sorted((k, str(v)) for k, v in values.items())))
-        if ident in seen:
-            continue
-        seen.add(ident)
         key = (scope(record), record.symbol, record.ex_date, record.distribution_type)  # type: ignore[attr-defined]
-        groups.setdefault(key, []).append(record)
+        ident = (*key, *(getattr(record, f, None) for f in FACTS))
+        first = distinct.get(ident)
+        if first is None or _order(record) < _order(first):
+            distinct[ident] = record
+    groups: dict[tuple, list[R]] = {}
+    for ident, record in distinct.items():
+        groups.setdefault(ident[:4], []).append(record)
     out: list[R] = []
     for group in groups.values():
         for seq, record in enumerate(sorted(group, key=_order), start=1):
