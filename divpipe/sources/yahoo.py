@@ -36,6 +36,8 @@ QUOTE_SUMMARY_URL = "https://query2.finance.yahoo.com/v10/finance/quoteSummary/{
 # Scales of the NUMERIC columns (001_schema.sql).
 PRICE_SCALE = 6       # raw_stock_prices.*, raw_stocks.price
 AMOUNT_SCALE = 8      # raw_dividends.amount, raw_stock_splits.ratio, raw_stocks.dividend_yield
+# Currencies Yahoo quotes in a minor unit (case matters: "GBp" is pence, "GBP" pounds).
+MINOR_UNITS = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100), "ILA": ("ILS", 100)}
 EXPENSE_SCALE = 6     # raw_stocks.expense_ratio
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
@@ -291,6 +293,10 @@ def parse_info(symbol: str, info: Any) -> Company:
                   if (p := to_decimal(info.get(key), PRICE_SCALE)) is not None), None)
     quote_type = _text(info.get("quoteType"))
     currency = _text(info.get("currency"))
+    if currency in MINOR_UNITS and price is not None:
+        # London prices in pence ("GBp"): stored in pounds, so "GBP" means what it says.
+        currency, divisor = MINOR_UNITS[currency]
+        price = to_decimal(price / divisor, PRICE_SCALE)
     return Company(
         symbol=symbol,
         company=_text(info.get("longName")) or _text(info.get("shortName")),
