@@ -98,7 +98,8 @@ def _record(item: dict, url: str, category: str) -> SnowballDividend:
         currency=_upper(normalize.text(item.get("currency", item.get("divCurrency")))),
         frequency=normalize.text(item["frequency"]),
         status=status.lower() if status else None,
-        # Optional: the calendar's items name the kind of payment when it is not the regular one.
+        # Optional, and assumed (no recorded response shows it): the kind of a payment that is not
+        # the regular one. Without it the type is unknown.
         distribution_type=distributions.distribution_type(item.get("type")),
         source_type=normalize.text(item.get("type")),
         category=category,
