@@ -60,10 +60,10 @@ def test_nasdaq_real_calendar_day():
 # -- Yahoo, through yfinance and divpipe.net ----------------------------------
 
 class Replay:
-    """Answers yfinance's requests with captured bodies: {path prefix: (status, file)}."""
+    """Answers yfinance's requests with captured bodies: {path prefix: (status, file name or body)}."""
 
     def __init__(self):
-        self.routes: dict[str, tuple[int, str]] = {}
+        self.routes: dict[str, tuple[int, str | bytes]] = {}
         self.hits: list[str] = []
         replay = self
 
@@ -81,8 +81,12 @@ class Replay:
                     status, body = 200, b'{"timeseries":{"result":[],"error":null}}'
                 else:
                     match = next((v for k, v in replay.routes.items() if path.startswith(k)), None)
-                    status, body = (match[0], (REAL / "yahoo" / match[1]).read_bytes()) if match \
-                        else (404, b'{"finance":{"result":null,"error":{"code":"Not Found"}}}')
+                    if match is None:
+                        status, body = 404, b'{"finance":{"result":null,"error":{"code":"Not Found"}}}'
+                    elif isinstance(match[1], bytes):
+                        status, body = match
+                    else:
+                        status, body = match[0], (REAL / "yahoo" / match[1]).read_bytes()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json;charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -196,3 +200,38 @@ def test_gbp_pence_prices_become_pounds():
     company = yahoo.parse_info("OCDO", quote)
     assert company.currency == "GBP"
     assert company.price == yahoo.to_decimal(quote["regularMarketPrice"] / 100, yahoo.PRICE_SCALE)
+
+
+# -- Quirks no recorded response was found for (see the README) -----------------
+# The bodies are the ones public code quotes from Yahoo's answers.
+
+@pytest.mark.parametrize("status, description", [
+    (404, "No data found, symbol may be delisted"),
+    (400, "Data doesn't exist for startDate = 1565740800, endDate = 1596067200"),
+])
+def test_yahoo_chart_errors_say_the_symbol_has_no_data(replay, status, description):
+    code = "Not Found" if status == 404 else "Bad Request"
+    body = json.dumps({"chart": {"result": None, "error": {"code": code, "description": description}}}).encode()
+    replay.routes["/v8/finance/chart/GONE"] = (status, body)
+    with pytest.raises(Exception) as err:
+        yahoo_fetch.fetch_chart("GONE", dt.date(2020, 1, 1))
+    assert yahoo_fetch.is_missing_symbol(err.value), err.value
+
+
+def test_yahoo_split_ratio_is_the_same_from_ints_or_floats(replay):
+    doc = capture("yahoo", "chart-AAPL-2020-08-31-to-2020-11-07.json")
+    [split] = doc["chart"]["result"][0]["events"]["splits"].values()
+    assert isinstance(split["numerator"], int)  # as captured
+    split["numerator"], split["denominator"] = float(split["numerator"]), float(split["denominator"])
+    replay.routes["/v8/finance/chart/AAPL"] = (200, json.dumps(doc).encode())
+    [parsed] = yahoo_fetch.fetch_chart("AAPL", dt.date(2020, 8, 31)).splits
+    assert parsed.ratio == Decimal(int(split["numerator"])) / Decimal(int(split["denominator"]))
+
+
+def test_double_encoded_names_are_repaired():
+    quote = capture("yahoo", "quote-QQQ.json")["quoteResponse"]["result"][0]
+    twice = quote["longName"] + " Index®"
+    mangled = twice.encode("utf-8").decode("latin-1")  # "IndexÂ®"
+    assert "Â" in mangled
+    assert yahoo.parse_info("QQQ", {**quote, "longName": mangled}).company == twice
+    assert yahoo.undouble("Â plain") == "Â plain"  # only text that decodes cleanly changes

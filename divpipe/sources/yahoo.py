@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
@@ -190,11 +191,28 @@ def _integer(value: Any) -> int | None:
     return None if number is None else round(number)
 
 
+# UTF-8 read as Latin-1 once too often starts its non-ASCII characters with these.
+_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]")
+
+
+def undouble(text: str) -> str:
+    """ "IndexÂ®" -> "Index®": Yahoo serves some names UTF-8-encoded twice.
+
+    Only text that decodes cleanly is changed, so a real "Â" stays.
+    """
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def _text(value: Any) -> str | None:
     value = _raw(value)
     if not isinstance(value, str):
         return None
-    cleaned = " ".join(value.split())
+    cleaned = " ".join(undouble(value).split())
     return cleaned or None
 
 
