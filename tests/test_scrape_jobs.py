@@ -411,6 +411,32 @@ def test_yieldmax_list_then_funds_and_tickers_flag_skips_the_list(site, env, con
     assert [path for _, path, _ in site.hits] == ["/our-etfs/msty/"]
 
 
+def test_yieldmax_a_fund_page_mid_redesign_is_skipped_and_the_others_stored(site, env, conn):
+    host = "yieldmaxetfs.com"
+    funds = ["ulty", "msty", "tsly", "nvdy", "conY"]
+    site.route(host, "/our-etfs/", "".join(
+        f'<a href="https://yieldmaxetfs.com/our-etfs/{t.lower()}/">{t.upper()}</a>' for t in funds).encode()
+        + b"</html>")
+    for t in funds[:-1]:
+        site.route(host, f"/our-etfs/{t}/", yieldmax_fund({}, t))
+    # The redesigned page renamed its columns: a changed shape, every time.
+    site.route(host, "/our-etfs/cony/", b"<html><table><tr><th>Payout</th><th>Ex</th></tr></table></html>")
+    proc = scrape("scrape_yieldmax.py", env)
+    # One page of five is exactly SCRAPE_MAX_FAILED_PAGE_RATIO (0.2), not more: not systemic.
+    assert proc.returncode == 0, proc.stderr
+    assert "4 inserted" in warned(proc) and "1 page skipped" in warned(proc)
+    [line] = [ln for ln in proc.stderr.splitlines() if "⚠️ yieldmax: skipped" in ln]
+    assert "https://yieldmaxetfs.com/our-etfs/cony/" in line and "no table has the column(s)" in line
+    assert skipped_pages(conn) == [("yieldmax", "CONY", "https://yieldmaxetfs.com/our-etfs/cony/", 1)]
+
+    # The fund list fails: nothing can be found, nothing is written (skipped pages included).
+    site.route(host, "/our-etfs/", lambda q: (503, b"busy"))
+    failed = scrape("scrape_yieldmax.py", env)
+    assert failed.returncode == 1
+    assert "giving up on yieldmaxetfs.com/our-etfs/" in failed.stderr and "nothing written" in failed.stderr
+    assert skipped_pages(conn) == [("yieldmax", "CONY", "https://yieldmaxetfs.com/our-etfs/cony/", 1)]
+
+
 # -- Snowball ---------------------------------------------------------------
 
 SNOWBALL = ("snowball-analytics.com", "/extapi/api/public/dividend-calendar/paged")
