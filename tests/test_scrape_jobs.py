@@ -386,6 +386,27 @@ def test_cboe_skips_detail_pages_already_stored(site, env, conn):
     assert details == ["AB,XYZ", "Q"]
 
 
+def test_cboe_a_notice_skipped_last_year_is_fetched_again_from_its_record(site, env, conn):
+    alerts = {2026: [{"symbols": s, "declaration_dt": "2026-12-0" + str(i), "firm_name": f"{s} Trust"}
+                     for i, s in enumerate(["AA", "BB", "CC", "DD", "EE"], start=1)],
+              2027: [{"symbols": "FF", "declaration_dt": "2027-01-04", "firm_name": "FF Trust"}]}
+    broken = {"EE"}
+    site.route(*CBOE_NOTICES, lambda q: (200, json.dumps({"alerts": alerts[int(q["year"])]}).encode()))
+    site.route(*CBOE_DETAILS, lambda q: (503, b"busy") if q["symbols"] in broken else cboe_detail(q))
+    first = scrape("scrape_cboe_dividends.py", env, "--years", "2026")
+    assert first.returncode == 0, first.stderr
+    assert "4 inserted" in warned(first) and "1 page skipped" in warned(first)
+    assert [row[:2] for row in skipped_pages(conn)] == [("cboe", "EE|2026-12-05|EE Trust")]
+
+    # A new year: the 2026 list is no longer fetched, the skipped notice still is.
+    broken.clear()
+    second = scrape("scrape_cboe_dividends.py", env, "--years", "2027")
+    assert second.returncode == 0, second.stderr
+    assert "2 inserted" in summary(second)
+    assert {r[0] for r in rows(conn, "raw_dividends_cboe")} == {"AA", "BB", "CC", "DD", "EE", "FF"}
+    assert skipped_pages(conn) == []
+
+
 # -- YieldMax ---------------------------------------------------------------
 
 def yieldmax_fund(query, ticker):
