@@ -30,13 +30,14 @@ def _amount(value) -> float:
 
 def _nasdaq(u, days):
     http = net.client("nasdaq")
-    out = {}
+    seen: dict[tuple, set] = {}
     for day in days:
         data = http.get_json("https://api.nasdaq.com/api/calendar/dividends", params={"date": day.isoformat()})["data"]
         for r in (data["calendar"]["rows"] or []) if data else []:  # no data: no calendar that day
             key = (r["symbol"], _mdy(r["dividend_Ex_Date"]))
-            out[key] = out.get(key, 0.0) + _amount(r["dividend_Rate"])
-    return out
+            # NASDAQ lists some distributions twice under two company names: same amount and dates, one distribution.
+            seen.setdefault(key, set()).add((_amount(r["dividend_Rate"]), r["payment_Date"], r["record_Date"]))
+    return {key: sum(amount for amount, _, _ in rows) for key, rows in seen.items()}
 
 
 def _snowball(u):
