@@ -27,6 +27,7 @@ from psycopg2.extras import execute_values
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors, lock_rows_in_key_order
+from divpipe.db.upsert import check_rows
 from divpipe.jobs import yahoo_fetch
 from divpipe.net import counters
 from divpipe.sources.yahoo import Company
@@ -121,10 +122,10 @@ def write(conn, attempted: list[str], found: dict[str, Company]) -> int:
     if not attempted:
         return 0
     template = "(%s, " + ", ".join(f"%s::{_COLUMN_TYPES[c]}" for c in COLUMNS) + ")"
-    rows = []
-    for symbol in attempted:
-        company = found.get(symbol)
-        rows.append((symbol, *(getattr(company, c) if company else None for c in COLUMNS)))
+    # Values pass the one write path's checks: a yield of 15000 stays NULL, not a failed night.
+    checked, _ = check_rows(conn, "raw_stocks", (found[s].row() for s in attempted if s in found), ("symbol",))
+    clean = {row["symbol"]: row for row in checked}
+    rows = [(symbol, *(clean[symbol][c] if symbol in clean else None for c in COLUMNS)) for symbol in attempted]
     with database_errors("writing company data"), conn, conn.cursor() as cur:
         lock_rows_in_key_order(cur, "raw_stocks", "symbol", attempted)
         statement = _fill_sql().as_string(conn)

@@ -198,6 +198,7 @@ def run(
     setup_logging(getattr(args, "verbose", False))
     started = time.monotonic()
     conn = None
+    write_rejected = 0  # rows the write path refused (a value that fits no column)
     try:
         if not args.dry_run:
             from divpipe.db.connect import connect
@@ -216,6 +217,9 @@ def run(
 
             result = bulk_upsert(conn, table, (r.row() for r in records), KEY)
             written = f"{result.inserted} inserted, {result.updated} updated"
+            write_rejected = result.rejected
+            if result.nulled:
+                written += f", {result.nulled} bad values left NULL"
     except DivpipeError as err:
         requests, _ = _http_counts()
         print(f"❌ {err} [{source}: {_count(requests, 'request')}, nothing written, "
@@ -227,5 +231,5 @@ def run(
     requests, retries = _http_counts()
     retried = f" ({retries} retried)" if retries else ""
     print(f"✅ {source}: {_count(requests, 'request')}{retried}, {_count(len(records), 'record')} parsed, {written}, "
-          f"{len(harvest.rejected)} rejected in {time.monotonic() - started:.1f}s")
+          f"{len(harvest.rejected) + write_rejected} rejected in {time.monotonic() - started:.1f}s")
     return 0

@@ -32,7 +32,7 @@ import psycopg2
 
 from divpipe.config import Settings, get_settings
 from divpipe.db.connect import connect
-from divpipe.db.upsert import UpsertResult, bulk_upsert
+from divpipe.db.upsert import UpsertResult, bulk_upsert, check_rows
 from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import FanoutStats, Skip, describe
 from divpipe.jobs import exclusions, yahoo_fetch
@@ -350,10 +350,16 @@ class Writer:
                                 (batch.prices_done,))
                 if batch.last_close:
                     # Company data is refreshed monthly; the price should not be a month old.
+                    # The close passes the write path's checks as raw_stocks.price (a bad one
+                    # was already left NULL in raw_stock_prices, and is not copied here).
+                    closes, _ = check_rows(conn, "raw_stocks", ({"symbol": s, "price": c}
+                                                                for s, c in batch.last_close.items()),
+                                           ("symbol",))
+                    closes = [row for row in closes if row["price"] is not None]
                     cur.execute("UPDATE raw_stocks s SET price = v.close"
                                 "  FROM unnest(%s::text[], %s::numeric[]) AS v(symbol, close)"
                                 " WHERE s.symbol = v.symbol AND s.price IS DISTINCT FROM v.close",
-                                (list(batch.last_close), list(batch.last_close.values())))
+                                ([r["symbol"] for r in closes], [r["price"] for r in closes]))
                 if batch.company_attempted:
                     cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)",
                                 (batch.company_attempted,))
@@ -471,7 +477,9 @@ def _summary(stats: FanoutStats, writer: Writer, failures, company_failures, htt
              marker, stats.ok, stats.failed, stats.skipped, stats.total, elapsed,
              (stats.ok + stats.failed + stats.skipped) / max(elapsed, 1e-9))
     for table, result in writer.totals.items():
-        log.info("   %s: %d inserted, %d updated", table, result.inserted, result.updated)
+        bad = (f", {result.rejected} rows rejected, {result.nulled} bad values left NULL"
+               if result.rejected or result.nulled else "")
+        log.info("   %s: %d inserted, %d updated%s", table, result.inserted, result.updated, bad)
     log.info("   HTTP requests: %s; %d rate-limit pause(s)", yahoo_fetch.describe_request_counts(http_before),
              stats.rate_limited)
     # The fetch phase alone, without start-up (imports, bookmarks) and the summary.
