@@ -131,9 +131,15 @@ def _parse(field: Field, raw: str) -> Any:
         path = Path(raw).expanduser()
         return path if path.is_absolute() else PROJECT_ROOT / path
     if field.kind == "url":
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+            port = parts.port  # a port that is not a number raises here
+        except ValueError as err:
+            raise ConfigError(f"{field.env}: not a valid URL ({err})") from None
         if not parts.scheme or not (parts.netloc or parts.query or parts.path):
             raise ConfigError(f"{field.env}: not a URL")
+        if field.env == "DATABASE_URL":
+            _check_database_url(raw, parts.scheme, port)
         return raw
     if field.kind == "bool":
         low = raw.lower()
@@ -152,6 +158,27 @@ def _parse(field: Field, raw: str) -> Any:
     if field.maximum is not None and value > field.maximum:
         raise ConfigError(f"{field.env}: {value} is above the maximum {field.maximum}")
     return value
+
+
+def _check_database_url(raw: str, scheme: str, port: int | None) -> None:
+    """What libpq would refuse at connect time, refused now as bad configuration (exit 2).
+
+    Messages never repeat the URL: it may carry a password.
+    """
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL: scheme must be postgresql://, got {scheme}://")
+    if port == 0:
+        raise ConfigError("DATABASE_URL: port 0 is not a port")
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parse_dsn(raw)
+    except psycopg2.Error as err:  # ProgrammingError: invalid dsn
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "password" in reason.lower() or "@" in reason:
+            reason = "libpq cannot parse it"
+        raise ConfigError(f"DATABASE_URL: not a valid connection URL ({reason})") from None
 
 
 class Settings:

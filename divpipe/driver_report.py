@@ -134,10 +134,13 @@ def decide_outcome(
     strict: bool,
     completeness_level: str,
     warnings: list[str],
+    unmeasured: str | None = None,
 ) -> Outcome:
     """The run's status and exit code from everything that happened.
 
     completeness_level: "ok", "warning" or "critical" (or "n/a" when not measured).
+    unmeasured: why completeness could not be measured at all (the database
+    is down, say): that fails the run too, but says so instead of blaming a figure.
     """
     if interrupted:
         return Outcome("interrupted", SIGNAL_EXIT.get(interrupted, EXIT_FAILURE),
@@ -153,7 +156,9 @@ def decide_outcome(
     if strict and soft:
         failures += [f"{s} (--strict)" for s in soft]
         soft = []
-    if completeness_level == "critical":
+    if unmeasured:
+        failures.append(f"data completeness not measured: {unmeasured}")
+    elif completeness_level == "critical":
         failures.append("a data completeness figure is below its critical threshold")
     if failures:
         return Outcome("failed", EXIT_FAILURE, failures + soft)

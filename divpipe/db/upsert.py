@@ -37,7 +37,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from divpipe import values
-from divpipe.db.failures import first_line
+from divpipe.db.failures import first_line, rollback_quietly
 from divpipe.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -471,7 +471,7 @@ def bulk_upsert(
             return UpsertResult(rejected=checked.rejected, nulled=checked.nulled)
     except psycopg2.Error as err:
         if commit:
-            conn.rollback()
+            rollback_quietly(conn)
         raise DatabaseError(f"writing {table}: {first_line(err)}") from err
     stage = f"_stage_{table}_{next(_stage_ids)}"
     ident = sql.Identifier
@@ -510,11 +510,11 @@ def bulk_upsert(
             conn.commit()
     except psycopg2.Error as err:
         if commit:
-            conn.rollback()
+            rollback_quietly(conn)
         raise DatabaseError(f"writing {table}: {first_line(err)}") from err
     except BaseException:
         if commit:
-            conn.rollback()
+            rollback_quietly(conn)
         raise
     return UpsertResult(inserted, updated, checked.rejected, checked.nulled)
 

@@ -32,6 +32,7 @@ import psycopg2
 
 from divpipe.config import Settings, get_settings
 from divpipe.db.connect import connect
+from divpipe.db.failures import rollback_quietly
 from divpipe.db.upsert import UpsertResult, bulk_upsert, check_rows
 from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import FanoutStats, Skip, describe
@@ -190,7 +191,7 @@ def track_tickers(conn, tickers: tuple[str, ...]) -> int:
             added = cur.rowcount
         conn.commit()
     except psycopg2.Error as err:
-        conn.rollback()
+        rollback_quietly(conn)
         raise _db("adding --tickers to raw_stocks", err) from err
     return added
 
@@ -366,10 +367,10 @@ class Writer:
             exclusions.record_successes(conn, batch.succeeded)
             conn.commit()
         except psycopg2.Error as err:
-            conn.rollback()
+            rollback_quietly(conn)
             raise _db("writing a batch", err) from err
         except BaseException:
-            conn.rollback()
+            rollback_quietly(conn)
             raise
         self.batches += 1
 
@@ -459,7 +460,7 @@ def _count_failures(conn, failures, settings: Settings, failed_run: bool) -> Non
         counts = exclusions.record_failures(conn, missing, settings.exclude_after_failures)
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     for count in counts:
         if count.excluded:
