@@ -53,14 +53,18 @@ EXCHANGE_NAMES = {
 }
 
 
+# ASCII letters only: str.upper() folds "ﬁ" to FI and "ß" to SS, inventing tickers.
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def to_yahoo_symbol(symbol: str) -> str:
     """BRK.B -> BRK-B (Yahoo answers BRK.B with the delisted-symbol 404)."""
-    return symbol.strip().upper().replace(".", "-")
+    return symbol.strip().translate(_ASCII_UPPER).replace(".", "-")
 
 
 def from_yahoo_symbol(symbol: str) -> str:
     """BRK-B -> BRK.B, the spelling the exchanges and our tables use."""
-    return symbol.strip().upper().replace("-", ".")
+    return symbol.strip().translate(_ASCII_UPPER).replace("-", ".")
 
 
 class PriceBar(NamedTuple):
