@@ -25,7 +25,7 @@ PHASE_LABELS = {
     "phase2": "Phase 2 (Parallel Post-Tasks)",
 }
 SIGNAL_EXIT = {"INT": 130, "TERM": 143}
-MARK = {"success": "✅", "failed": "❌", "skipped": "⏭", "interrupted": "❌"}
+MARK = {"success": "✅", "failed": "❌", "timeout": "⏱️", "skipped": "⏭", "interrupted": "❌"}
 
 
 def minutes_seconds(seconds: float) -> str:
@@ -149,9 +149,10 @@ def decide_outcome(
         return Outcome("skipped", EXIT_OK, [skipped])
     failures, soft = [], []
     for t in tasks:
-        if t.status != "failed":
+        if t.status not in ("failed", "timeout"):
             continue
-        what = f"{t.name} failed (exit {t.exit_code})"
+        # A timeout follows the same critical/non-critical rule as a failure.
+        what = f"{t.name} timed out" if t.status == "timeout" else f"{t.name} failed (exit {t.exit_code})"
         (failures if t.critical else soft).append(what if t.critical else f"{what}, non-critical")
     if strict and soft:
         failures += [f"{s} (--strict)" for s in soft]
