@@ -289,7 +289,7 @@ read_driver_settings() {
 # flock is atomic and the kernel releases it when the holder dies. The file is
 # opened without truncation, so a second instance changes nothing of the first.
 take_lock() {
-  local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder=""
+  local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder="" why
   exec {LOCK_FD}<>"${lock_file}"
   if ! flock -n "${LOCK_FD}"; then
     # The holder writes its pid just after taking the lock: give it a moment.
@@ -298,11 +298,46 @@ take_lock() {
       sleep 0.05
       tries=$((tries + 1))
     done
-    printf '%s ⚠️ %s: another run is already running (pid %s): exiting %d\n' \
-      "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${holder:-unknown}" "${EXIT_LOCKED}" >&2
+    if [[ "${holder}" =~ ^[0-9]+$ ]] && kill -0 "${holder}" 2>/dev/null; then
+      why="another run is already running (pid ${holder})"
+    else
+      # Its tasks inherited the lock and outlived it; they stop on their own within seconds.
+      why="the lock was left by a dead run (pid ${holder:-unknown}); still held by pid(s) $(lock_holders "${lock_file}")"
+    fi
+    printf '%s ⚠️ %s: %s: exiting %d\n' \
+      "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${why}" "${EXIT_LOCKED}" >&2
     exit "${EXIT_LOCKED}"
   fi
   printf '%s\n' "$$" >"${lock_file}"
+}
+
+# The processes that have the lock file open (the lock's live holders).
+lock_holders() {
+  local lock_file="$1" fd pid
+  local -A found=()
+  for fd in /proc/[0-9]*/fd/*; do
+    if [[ "$(readlink "${fd}" 2>/dev/null)" == "${lock_file}" ]]; then
+      pid="${fd#/proc/}"
+      found["${pid%%/*}"]=1
+    fi
+  done
+  if ((${#found[@]})); then
+    printf '%s\n' "${!found[*]}"
+  else
+    printf 'unknown\n'
+  fi
+}
+
+# State directories of runs whose driver was killed (no EXIT trap ran).
+remove_stale_state_dirs() {
+  local dir pid
+  for dir in "${TMPDIR:-/tmp}"/divpipe_run.*; do
+    [[ -f "${dir}/driver.pid" ]] || continue
+    pid="$(<"${dir}/driver.pid")"
+    if [[ "${pid}" =~ ^[0-9]+$ ]] && ! kill -0 "${pid}" 2>/dev/null; then
+      rm -rf -- "${dir}"
+    fi
+  done
 }
 
 # --- helper processes: simulator and embedded-database holder ----------------
@@ -850,11 +885,14 @@ driver_main() {
   RUN_DAY="$(date '+%Y%m%d')"
   RUN_ID="$(date -u '+%Y%m%dT%H%M%SZ')-${DRIVER}-$$"
   MAIN_LOG="${RUN_LOG_DIR}/daily_update_${DRIVER}_${RUN_DAY}.log"
+  remove_stale_state_dirs
   STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/divpipe_run.XXXXXX")"
+  printf '%s\n' "$$" >"${STATE_DIR}/driver.pid"
   trap on_exit EXIT
   trap 'on_signal TERM' TERM
   trap 'on_signal INT' INT
-  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1
+  # Every task watches this pid and stops, with its process group, when the driver is gone.
+  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
 
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
   "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
