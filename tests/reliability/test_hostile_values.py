@@ -124,3 +124,44 @@ def test_main_update_writer_keeps_the_batch_when_yahoo_sends_a_yield_of_15000(co
     assert _fetch(conn, "SELECT symbol, close FROM raw_stock_prices ORDER BY 1") == [
         ("FINE", Decimal("7.000000")), ("ODD", None)]
     assert writer.totals["raw_stocks"].nulled == 1 and writer.totals["raw_stock_prices"].nulled == 1
+
+
+def test_a_scraper_fed_absurd_values_writes_the_rest_and_exits_0(db_url, conn, capsys):
+    """The issue's night: `$1,000,000,000,000,000` and a NUL in a name failed the whole source."""
+    import argparse
+    import json
+
+    from divpipe.jobs import scrape
+    from divpipe.sources import nasdaq
+
+    rows = [
+        {"companyName": "Alico", "symbol": "ALCO", "dividend_Ex_Date": "10/02/2026", "payment_Date": "10/16/2026",
+         "record_Date": "10/02/2026", "dividend_Rate": 0.05, "indicated_Annual_Dividend": 0.2,
+         "announcement_Date": "9/08/2026"},
+        {"companyName": "Trillions", "symbol": "TRIL", "dividend_Ex_Date": "10/02/2026", "payment_Date": "N/A",
+         "record_Date": "N/A", "dividend_Rate": "$1,000,000,000,000,000", "indicated_Annual_Dividend": 1e12,
+         "announcement_Date": "N/A"},
+        {"companyName": "Foo\u0000Bar", "symbol": "FOO", "dividend_Ex_Date": "10/02/2026", "payment_Date": "N/A",
+         "record_Date": "N/A", "dividend_Rate": 1e-9, "indicated_Annual_Dividend": "N/A",
+         "announcement_Date": "N/A"},
+    ]
+    body = json.dumps({"data": {"calendar": {"rows": rows}}, "status": {"rCode": 200}}).encode()
+
+    def collect(fetcher, conn):
+        harvest = scrape.Harvest()
+        harvest.add(nasdaq.parse(body, nasdaq.request_for(dt.date(2026, 10, 2))))
+        return harvest
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = scrape.run("nasdaq", "raw_dividends_nasdaq", argparse.Namespace(dry_run=False, verbose=False),
+                          collect)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "3 records parsed, 3 inserted, 0 updated, 4 bad values left NULL, 0 rejected" in out, out
+    assert _fetch(conn, "SELECT symbol, amount, company_name FROM raw_dividends_nasdaq ORDER BY 1") == [
+        ("ALCO", Decimal("0.05000000"), "Alico"), ("FOO", None, None), ("TRIL", None, "Trillions")]
