@@ -334,14 +334,21 @@ def _dedupe(rows: Iterable[dict], key: Sequence[str], table: str,
     return checked
 
 
-def _changed(columns: list[str], new: str, old: str):
-    """SQL: some non-NULL new value differs from the stored one."""
+def _changed(columns: list[str], new: str, old: str, fill_only: bool = False):
+    """SQL: some non-NULL new value differs from the stored one (fill_only: fills a stored NULL)."""
+    template = ("({o}.{c} IS NULL AND {n}.{c} IS NOT NULL)" if fill_only
+                else "({n}.{c} IS NOT NULL AND {n}.{c} IS DISTINCT FROM {o}.{c})")
     return sql.SQL(" OR ").join(
-        sql.SQL("({n}.{c} IS NOT NULL AND {n}.{c} IS DISTINCT FROM {o}.{c})").format(
-            n=sql.Identifier(new), o=sql.Identifier(old), c=sql.Identifier(c)
-        )
+        sql.SQL(template).format(n=sql.Identifier(new), o=sql.Identifier(old), c=sql.Identifier(c))
         for c in columns
     )
+
+
+def _assign(column: str, new: str, old: str, fill_only: bool):
+    """SQL: the value written; never a NULL over a known value, and with fill_only never a change of one."""
+    first, second = (old, new) if fill_only else (new, old)
+    return sql.SQL("{c} = COALESCE({a}.{c}, {b}.{c})").format(
+        c=sql.Identifier(column), a=sql.Identifier(first), b=sql.Identifier(second))
 
 
 def _key_match(key: Sequence[str], left: str, right: str):
@@ -353,7 +360,8 @@ def _key_match(key: Sequence[str], left: str, right: str):
     )
 
 
-def _fast_statements(table: str, columns: list[str], key: Sequence[str], stage: str, stamp: str | None):
+def _fast_statements(table: str, columns: list[str], key: Sequence[str], stage: str, stamps: Sequence[str],
+                     fill_only: bool):
     """UPDATE the rows that changed, then plainly INSERT the rows that are new.
 
     A plain INSERT costs about half of ON CONFLICT's speculative insertion;
@@ -364,14 +372,13 @@ def _fast_statements(table: str, columns: list[str], key: Sequence[str], stage: 
     others = [c for c in columns if c not in key]
     update = None
     if others:
-        sets = [sql.SQL("{c} = COALESCE(s.{c}, t.{c})").format(c=ident(c)) for c in others]
-        if stamp:
-            sets.append(sql.SQL("{c} = now()").format(c=ident(stamp)))
+        sets = [_assign(c, "s", "t", fill_only) for c in others]
+        sets += [sql.SQL("{c} = now()").format(c=ident(stamp)) for stamp in stamps]
         update = sql.SQL(
             "UPDATE {table} AS t SET {sets} FROM {stage} AS s WHERE {match} AND ({changed})"
         ).format(
             table=ident(table), sets=sql.SQL(", ").join(sets), stage=ident(stage),
-            match=_key_match(key, "t", "s"), changed=_changed(others, "s", "t"),
+            match=_key_match(key, "t", "s"), changed=_changed(others, "s", "t", fill_only),
         )
     cols = sql.SQL(", ").join(sql.SQL("s.{c}").format(c=ident(c)) for c in columns)
     insert = sql.SQL(
@@ -388,19 +395,17 @@ def _fast_statements(table: str, columns: list[str], key: Sequence[str], stage: 
     return update, insert
 
 
-def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, stamp: str | None):
+def _merge_sql(table: str, columns: list[str], key: Sequence[str], stage: str, stamps: Sequence[str],
+               fill_only: bool):
     """One INSERT ... ON CONFLICT: safe against any concurrent writer of the same keys."""
     ident = sql.Identifier
     cols = sql.SQL(", ").join(map(ident, columns))
     others = [c for c in columns if c not in key]
     if others:
-        assignments = [
-            sql.SQL("{c} = COALESCE(EXCLUDED.{c}, t.{c})").format(c=ident(c)) for c in others
-        ]
-        if stamp:
-            assignments.append(sql.SQL("{s} = now()").format(s=ident(stamp)))
+        assignments = [_assign(c, "excluded", "t", fill_only) for c in others]
+        assignments += [sql.SQL("{s} = now()").format(s=ident(stamp)) for stamp in stamps]
         action = sql.SQL("DO UPDATE SET {a} WHERE {w}").format(
-            a=sql.SQL(", ").join(assignments), w=_changed(others, "excluded", "t")
+            a=sql.SQL(", ").join(assignments), w=_changed(others, "excluded", "t", fill_only)
         )
     else:
         action = sql.SQL("DO NOTHING")
@@ -454,14 +459,19 @@ def bulk_upsert(
     key: Sequence[str],
     *,
     commit: bool = True,
-    stamp: str | None = None,
+    stamp: str | Sequence[str] | None = None,
+    fill_only: bool = False,
 ) -> UpsertResult:
     """Upsert `rows` (dicts with the same keys) into `table`, keyed on `key`.
 
     Columns absent from the dicts are left alone (their defaults apply on
     insert). With `commit=True` the call is its own transaction; pass
-    `commit=False` to make it part of the caller's.
+    `commit=False` to make it part of the caller's. `stamp` names the
+    column(s) set to now() on the rows that changed. With `fill_only` a
+    stored value is never changed, only a stored NULL filled (the company
+    refresh fills gaps; refreshing known values is the main update's job).
     """
+    stamps = (stamp,) if isinstance(stamp, str) else tuple(stamp or ())
     try:
         checked = _dedupe(rows, key, table, columns_of(conn, table))
         columns, tuples = checked.columns, checked.tuples
@@ -493,7 +503,7 @@ def bulk_upsert(
                 cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SAVEPOINT divpipe_fast_upsert")
             try:
-                update, insert = _fast_statements(table, columns, key, stage, stamp)
+                update, insert = _fast_statements(table, columns, key, stage, stamps, fill_only)
                 updated = 0
                 if update is not None:
                     cur.execute(update)
@@ -503,7 +513,7 @@ def bulk_upsert(
                 cur.execute("RELEASE SAVEPOINT divpipe_fast_upsert")
             except psycopg2.errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT divpipe_fast_upsert")
-                cur.execute(_merge_sql(table, columns, key, stage, stamp))
+                cur.execute(_merge_sql(table, columns, key, stage, stamps, fill_only))
                 inserted, updated = cur.fetchone()
             cur.execute(sql.SQL("DROP TABLE {stage}").format(stage=ident(stage)))
         if commit:

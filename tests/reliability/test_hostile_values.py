@@ -165,3 +165,20 @@ def test_a_scraper_fed_absurd_values_writes_the_rest_and_exits_0(db_url, conn, c
     assert "3 records parsed, 3 inserted, 0 updated, 4 bad values left NULL, 0 rejected" in out, out
     assert _fetch(conn, "SELECT symbol, amount, company_name FROM raw_dividends_nasdaq ORDER BY 1") == [
         ("ALCO", Decimal("0.05000000"), "Alico"), ("FOO", None, None), ("TRIL", None, "Trillions")]
+
+
+def test_company_refresh_goes_through_the_same_checks_and_fills_only_gaps(conn):
+    from divpipe.jobs import companies
+    from divpipe.sources.yahoo import Company
+
+    bulk_upsert(conn, "raw_stocks", [{"symbol": "X", "company": "Known Name"}, {"symbol": "Y", "company": None}],
+                ["symbol"])
+    found = {"X": Company("X", company="Yahoo Name", sector="Tech", dividend_yield=Decimal("15000")),
+             "Y": Company("Y", company="Y\u0000Corp", currency="USD")}
+    assert companies.write(conn, ["X", "Y"], found) == 2
+    assert _fetch(conn, "SELECT symbol, company, sector, currency, dividend_yield,"
+                        " company_updated_at IS NOT NULL, company_attempted_at IS NOT NULL"
+                        " FROM raw_stocks ORDER BY 1") == [
+        ("X", "Known Name", "Tech", None, None, True, True), ("Y", None, None, "USD", None, True, True)]
+    # Nothing left to fill: a second write changes no row's data stamp.
+    assert companies.write(conn, ["X", "Y"], found) == 0
