@@ -33,7 +33,7 @@ import psycopg2
 from divpipe.config import Settings, get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import rollback_quietly
-from divpipe.db.upsert import UpsertResult, bulk_upsert, check_rows
+from divpipe.db.upsert import UpsertResult, bulk_upsert
 from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import FanoutStats, Skip, describe
 from divpipe.jobs import exclusions, yahoo_fetch
@@ -351,16 +351,11 @@ class Writer:
                                 (batch.prices_done,))
                 if batch.last_close:
                     # Company data is refreshed monthly; the price should not be a month old.
-                    # The close passes the write path's checks as raw_stocks.price (a bad one
-                    # was already left NULL in raw_stock_prices, and is not copied here).
-                    closes, _ = check_rows(conn, "raw_stocks", ({"symbol": s, "price": c}
-                                                                for s, c in batch.last_close.items()),
-                                           ("symbol",))
-                    closes = [row for row in closes if row["price"] is not None]
-                    cur.execute("UPDATE raw_stocks s SET price = v.close"
-                                "  FROM unnest(%s::text[], %s::numeric[]) AS v(symbol, close)"
-                                " WHERE s.symbol = v.symbol AND s.price IS DISTINCT FROM v.close",
-                                ([r["symbol"] for r in closes], [r["price"] for r in closes]))
+                    # Through the one write path (a close that fits no column stays out); not
+                    # counted in the summary's raw_stocks line, which counts company data.
+                    bulk_upsert(conn, "raw_stocks",
+                                ({"symbol": s, "price": c} for s, c in batch.last_close.items()),
+                                ("symbol",), commit=False)
                 if batch.company_attempted:
                     cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)",
                                 (batch.company_attempted,))
