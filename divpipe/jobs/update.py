@@ -181,19 +181,10 @@ def _db(what: str, err: psycopg2.Error) -> DatabaseError:
 
 def track_tickers(conn, tickers: tuple[str, ...]) -> int:
     """Add the named symbols that raw_stocks does not have yet; return how many."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO raw_stocks (symbol, discovered_from)"
-                " SELECT t, 'cli' FROM unnest(%s::text[]) AS t ON CONFLICT (symbol) DO NOTHING",
-                (list(tickers),),
-            )
-            added = cur.rowcount
-        conn.commit()
-    except psycopg2.Error as err:
-        rollback_quietly(conn)
-        raise _db("adding --tickers to raw_stocks", err) from err
-    return added
+    # fill_only: a tracked symbol keeps where it was discovered from.
+    result = bulk_upsert(conn, "raw_stocks", ({"symbol": t, "discovered_from": "cli"} for t in tickers),
+                         ("symbol",), fill_only=True)
+    return result.inserted
 
 
 def load_plans(conn, options: Options, settings: Settings) -> list[Plan]:
