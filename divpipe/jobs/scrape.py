@@ -314,6 +314,7 @@ def run(
     setup_logging(getattr(args, "verbose", False))
     started = time.monotonic()
     conn = None
+    write_rejected = 0  # rows the write path refused (a value that fits no column)
     try:
         if not args.dry_run:
             from divpipe.db.connect import connect
@@ -333,6 +334,9 @@ def run(
         else:
             result = _write(conn, table, records, source, harvest)
             written = f"{result.inserted} inserted, {result.updated} updated"
+            write_rejected = result.rejected
+            if result.nulled:
+                written += f", {result.nulled} bad values left NULL"
     except DivpipeError as err:
         requests, _ = _http_counts()
         print(f"❌ {err} [{source}: {_count(requests, 'request')}, nothing written, "
@@ -348,5 +352,5 @@ def run(
         extra += f", {_count(len(harvest.skipped), 'page')} skipped"
     mark = "⚠️" if harvest.skipped else "✅"
     print(f"{mark} {source}: {_count(requests, 'request')}{retried}, {_count(len(records), 'record')} parsed, "
-          f"{written}, {len(harvest.rejected)} rejected{extra} in {time.monotonic() - started:.1f}s")
+          f"{written}, {len(harvest.rejected) + write_rejected} rejected{extra} in {time.monotonic() - started:.1f}s")
     return 0

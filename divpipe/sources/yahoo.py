@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 
 from divpipe.errors import SourceFormatError
+from divpipe.values import sane_date
 
 SOURCE = "yahoo"
 CHART_URL = "https://query2.finance.yahoo.com/v8/finance/chart/{symbol}"
@@ -55,14 +56,18 @@ EXCHANGE_NAMES = {
 }
 
 
+# ASCII letters only: str.upper() folds "ﬁ" to FI and "ß" to SS, inventing tickers.
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def to_yahoo_symbol(symbol: str) -> str:
     """BRK.B -> BRK-B (Yahoo answers BRK.B with the delisted-symbol 404)."""
-    return symbol.strip().upper().replace(".", "-")
+    return symbol.strip().translate(_ASCII_UPPER).replace(".", "-")
 
 
 def from_yahoo_symbol(symbol: str) -> str:
     """BRK-B -> BRK.B, the spelling the exchanges and our tables use."""
-    return symbol.strip().upper().replace("-", ".")
+    return symbol.strip().translate(_ASCII_UPPER).replace("-", ".")
 
 
 class PriceBar(NamedTuple):
@@ -256,11 +261,15 @@ def parse_history(symbol: str, frame: Any) -> Chart:
                         if finite_number(raw) and (value := to_decimal(raw, scale)) is not None and value > 0)
 
     for day, o, h, lo, c, adj, vol in zip(dates, opens, highs, lows, closes, adjusted, volumes, strict=True):
-        if c is None or day.weekday() >= 5:
-            # An event-only row (NaN prices) or a row no exchange traded on.
+        if c is None or day.weekday() >= 5 or c <= 0 or not sane_date(day):
+            # An event-only row (NaN prices), a row no exchange traded on, or
+            # not a bar at all (a close of zero or less, a 1900 or 9999 date).
             chart.dropped_rows += 1
             continue
+        o, h, lo, adj = (v if v is None or v > 0 else None for v in (o, h, lo, adj))
         chart.prices.append(PriceBar(symbol, day, o, h, lo, c, adj, vol))
+    chart.dividends[:] = [d for d in chart.dividends if sane_date(d.ex_date)]
+    chart.splits[:] = [s for s in chart.splits if sane_date(s.split_date)]
     return chart
 
 
