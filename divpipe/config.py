@@ -53,7 +53,7 @@ def _source_fields() -> list[Field]:
         rate, workers = defaults[name]
         up = name.upper()
         fields.append(Field(f"{up}_RATE_LIMIT", "float", rate,
-                            f"requests per second to {name}, shared by all threads of a process",
+                            f"requests per second to {name}, shared by every thread and process of a run",
                             minimum=0.01))
         fields.append(Field(f"{up}_WORKERS", "int", workers,
                             f"concurrent workers for {name}", minimum=1, maximum=256))
@@ -82,6 +82,11 @@ FIELDS: list[Field] = [
     Field("HTTP_MAX_BYTES", "int", 20_000_000, "largest response body accepted, in bytes", minimum=1024),
     Field("RATE_LIMIT_BURST", "int", 2, "requests a host may receive at once above its steady rate",
           minimum=1, maximum=1000),
+    Field("RATE_LIMIT_RECOVER_SECONDS", "float", 30.0,
+          "after repeated 429s lowered a host's rate, seconds per step of 10 % back up", minimum=1.0),
+    Field("RATE_LIMIT_REDIS_URL", "url", None,
+          "keep the shared rate-limit state in this Redis (redis://...) instead of the database"),
+    Field("RATE_LIMIT_REDIS_PREFIX", "str", "divpipe:ratelimit:", "prefix of the Redis keys of that state"),
     *_source_fields(),
     Field("SYMBOLS_FILE", "path", None,
           "a watchlist, one symbol per line (# comments): discovery adds these instead of every listed symbol"),

@@ -17,8 +17,10 @@ from datetime import date
 
 from divpipe.config import Settings
 
-# The drivers' own bookkeeping is not data.
+# The drivers' own bookkeeping is not data, nor is the HTTP layer's shared
+# rate-limit state (rate_limits changes with every request).
 HISTORY_TABLES = ("pipeline_runs", "task_runs")
+NOT_DATA_TABLES = (*HISTORY_TABLES, "rate_limits")
 ICON = {"ok": "✅", "warning": "⚠️", "critical": "❌", "n/a": "➖"}
 LEVEL_ORDER = {"n/a": 0, "ok": 1, "warning": 2, "critical": 3}
 
@@ -133,7 +135,7 @@ def write_counters(conn) -> dict[str, dict[str, int]]:
         return {
             name: {"inserted": ins, "updated": upd, "deleted": dele}
             for name, ins, upd, dele in cur.fetchall()
-            if name not in HISTORY_TABLES and not name.startswith("schema_")
+            if name not in NOT_DATA_TABLES and not name.startswith("schema_")
         }
 
 

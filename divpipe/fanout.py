@@ -10,8 +10,13 @@ Rate limits: when `fn` raises an error that `is_rate_limit` recognises
 (yfinance's YFRateLimitError, with the Yahoo jobs' predicate), the shared
 `CoolDown` is tripped and EVERY worker waits before its next call, not only the
 one that was refused; the item is then retried. Backoff doubles while the source
-keeps refusing and resets after a success. A FetchError is never retried here:
-it means divpipe.net already retried (and cooled down on 429s) and gave up.
+keeps refusing and resets after a success. An item still refused after
+`rate_limit_retries` goes to the back of the queue and is tried again after
+the others, up to `rate_limit_rounds` rounds: a source that is only slow
+tonight costs time, not data. An item that never got through is an Outcome
+with `waited` set, counted as skipped ("left for the next run"), never as
+failed: it only waited. A FetchError is never retried here: it means
+divpipe.net already retried (and cooled down on 429s) and gave up.
 
 A per-item failure never stops the run: it becomes an `Outcome` with the
 error's reason. Errors of the `fatal` types (a database error, say) are
@@ -107,6 +112,10 @@ class Outcome(Generic[T, R]):
     exception: BaseException | None = None
     skipped: bool = False
     attempts: int = 1
+    # Only ever refused with a rate limit: skipped, left for the next run, not failed.
+    waited: bool = False
+    # Internal: refused in this round, to be tried again after the other items.
+    _deferred: bool = field(default=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -122,6 +131,7 @@ class FanoutStats:
     failed: int = 0
     skipped: int = 0
     rate_limited: int = 0
+    waited: int = 0  # of the skipped: never got past the rate limit
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -141,6 +151,7 @@ class FanoutStats:
     def count(self, outcome: Outcome[Any, Any]) -> None:
         if outcome.skipped:
             self.skipped += 1
+            self.waited += outcome.waited
         elif outcome.error is not None:
             self.failed += 1
         else:
@@ -211,6 +222,7 @@ def fanout(
     cooldown: CoolDown | None = None,
     is_rate_limit: Callable[[BaseException], bool] = _refused_with_429,
     rate_limit_retries: int = 6,
+    rate_limit_rounds: int = 3,
     fatal: tuple[type[BaseException], ...] = (),
     progress_every: int = 100,
     tty: bool | None = None,
@@ -230,15 +242,23 @@ def fanout(
     trips_before = cooldown.trips
     progress = Progress(stats, name, progress_every, tty=tty)
 
-    def call(item: T) -> Outcome[T, R]:
-        for attempt in itertools.count(1):
+    def call(item: T, round_no: int, attempts_before: int) -> Outcome[T, R]:
+        for attempt in itertools.count(attempts_before + 1):
             cooldown.wait()
             try:
                 value = fn(item)
             except Skip as why:
                 return Outcome(item, skipped=True, error=str(why) or None, attempts=attempt)
             except Exception as exc:  # noqa: BLE001 - one item's failure must not stop the others
-                if is_rate_limit(exc) and attempt <= rate_limit_retries:
+                if is_rate_limit(exc):
+                    if attempt - attempts_before > rate_limit_retries:
+                        if round_no < rate_limit_rounds:
+                            log.info("%s: still rate limited; tried again after the other items", item)
+                            return Outcome(item, attempts=attempt, _deferred=True)
+                        log.warning("⚠️ %s: still rate limited after %d tries; left for the next run",
+                                    item, attempt)
+                        return Outcome(item, skipped=True, waited=True, attempts=attempt,
+                                       error=f"rate limited, left for the next run ({describe(exc)})")
                     pause = cooldown.trip()
                     log.warning("⚠️ %s: rate limited (%s); all workers pause %.1fs",
                                 item, describe(exc), pause)
@@ -249,21 +269,37 @@ def fanout(
         raise AssertionError("unreachable")
 
     source = iter(items)
-    pending: set[Future[Outcome[T, R]]] = set()
+    # Items refused in a round, with their round and attempts so far: tried
+    # again once the input is used up.
+    deferred: list[tuple[T, int, int]] = []
+    pending: dict[Future[Outcome[T, R]], int] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
     try:
+        capacity = workers * (1 + _QUEUE_PER_WORKER)
+        exhausted = False
+
         def refill() -> None:
-            for item in itertools.islice(source, workers * (1 + _QUEUE_PER_WORKER) - len(pending)):
-                pending.add(pool.submit(call, item))
+            nonlocal exhausted
+            if not exhausted:
+                for item in itertools.islice(source, capacity - len(pending)):
+                    pending[pool.submit(call, item, 1, 0)] = 1
+                exhausted = len(pending) < capacity
+            # Refused items come back only after every other item was tried.
+            while exhausted and deferred and len(pending) < capacity:
+                item, round_no, attempts = deferred.pop(0)
+                pending[pool.submit(call, item, round_no, attempts)] = round_no
 
         refill()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                pending.discard(future)
+                round_no = pending.pop(future)
                 outcome = future.result()
                 if outcome.exception is not None and isinstance(outcome.exception, fatal):
                     raise outcome.exception
+                if outcome._deferred:
+                    deferred.append((outcome.item, round_no + 1, outcome.attempts))
+                    continue
                 stats.count(outcome)
                 stats.rate_limited = cooldown.trips - trips_before
                 progress.advance()

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.plugins.db", "tests.plugins.sim"]
+pytest_plugins = ["tests.plugins.db", "tests.plugins.sim", "tests.plugins.redis"]

@@ -115,13 +115,38 @@ def test_rate_limit_pauses_all_workers_then_retries_the_item():
     assert min(later_calls) >= deadline - 0.01
 
 
-def test_rate_limit_gives_up_after_its_retries_with_the_reason():
+def test_an_item_that_only_waited_is_left_for_the_next_run_never_failed():
     cooldown = CoolDown(base=0.0)
+    stats = FanoutStats()
     outcomes = list(fanout(["x"], lambda s: (_ for _ in ()).throw(RateLimited("slow down")),
-                           workers=1, cooldown=cooldown, rate_limit_retries=2, tty=False))
-    assert outcomes[0].error == "RateLimited: slow down"
-    assert outcomes[0].attempts == 3
-    assert cooldown.trips == 2
+                           workers=1, cooldown=cooldown, rate_limit_retries=2, rate_limit_rounds=3,
+                           stats=stats, tty=False))
+    assert len(outcomes) == 1
+    assert outcomes[0].skipped and outcomes[0].waited and not outcomes[0].ok
+    assert outcomes[0].error == "rate limited, left for the next run (RateLimited: slow down)"
+    # Three rounds of one try and two retries each.
+    assert outcomes[0].attempts == 9
+    assert cooldown.trips == 6
+    assert (stats.failed, stats.skipped, stats.waited) == (0, 1, 1)
+
+
+def test_an_item_refused_too_long_is_tried_again_after_the_others():
+    calls: list[str] = []
+
+    def work(item: str) -> str:
+        calls.append(item)
+        if item == "a" and calls.count("a") <= 2:
+            raise RateLimited("429")
+        return item.upper()
+
+    stats = FanoutStats()
+    outcomes = {o.item: o for o in fanout(["a", "b", "c"], work, workers=1, cooldown=CoolDown(base=0.0),
+                                          rate_limit_retries=1, stats=stats, tty=False)}
+    assert all(o.ok for o in outcomes.values())
+    assert outcomes["a"].attempts == 3 and outcomes["a"].value == "A"
+    # Its first round used its retry; the next round came after the other items.
+    assert calls == ["a", "a", "b", "c", "a"]
+    assert (stats.ok, stats.failed, stats.skipped) == (3, 0, 0)
 
 
 def test_custom_rate_limit_predicate():

@@ -188,7 +188,7 @@ def test_completeness_counts_on_a_real_database(conn):
     assert measure(conn, session) == {"tracked": 3, "priced": 1, "with_dividend": 1, "stale": 2,
                                       "no_company": 2}
     counters = write_counters(conn)
-    assert "pipeline_runs" not in counters and "raw_stocks" in counters
+    assert "pipeline_runs" not in counters and "rate_limits" not in counters and "raw_stocks" in counters
 
 
 # --- the history table ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from divpipe.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 _migrated: set[str] = set()
+_last_migrated: str | None = None
 
 
 _DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -102,7 +103,18 @@ def connect(settings: Settings | None = None, *, migrate: bool = True, create: b
 
         apply_migrations(url)
         _migrated.add(url)
+    if migrate:
+        global _last_migrated
+        _last_migrated = url
     return _connect_raw(url)
+
+
+def migrated_url() -> str | None:
+    """The database this process last connected to with migrations applied, if any.
+
+    divpipe.net keeps the shared rate-limit state there (table rate_limits).
+    """
+    return _last_migrated
 
 
 @contextmanager

@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
                                                     workers=settings.workers("yahoo")):
                 if outcome.ok:
                     found[outcome.item] = outcome.value
+                elif outcome.waited:
+                    continue  # only rate limited: fanout said so, the next run tries again
                 elif yahoo_fetch.is_missing_symbol(outcome.exception):
                     unknown.append(outcome.item)
                 else:

@@ -158,6 +158,8 @@ def validate(candidates: list[Candidate], workers: int) -> tuple[list[Candidate]
     stats = FanoutStats()
     for outcome in yahoo_fetch.yahoo_fanout(candidates, lambda c: yahoo_fetch.fetch_chart(c.symbol, start),
                                             workers=workers, stats=stats):
+        if outcome.waited:
+            continue  # only rate limited: fanout said so, next week's run tries again
         if outcome.ok and outcome.value is not None and is_alive(outcome.value, today):
             kept.append(outcome.item)
         elif outcome.ok or yahoo_fetch.is_missing_symbol(outcome.exception):

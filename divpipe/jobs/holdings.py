@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         for outcome in yahoo_fetch.yahoo_fanout(etfs, fetch_holdings, workers=settings.workers("yahoo")):
             if outcome.ok:
                 fetched[outcome.item] = outcome.value
+            elif outcome.waited:
+                continue  # only rate limited: fanout said so, the next run tries again
             elif isinstance(outcome.exception, NoHoldings):
                 tally.no_holdings.append(outcome.item)
             elif yahoo_fetch.is_missing_symbol(outcome.exception):

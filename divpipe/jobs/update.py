@@ -480,6 +480,9 @@ def _summary(stats: FanoutStats, writer: Writer, failures, company_failures, htt
              requests / stats.elapsed)
     if company_failures:
         log.info("   company data not updated for %d symbol(s)", company_failures)
+    if stats.waited:
+        log.warning("⚠️ %d symbol(s) only waited on Yahoo's rate limit all run: left for the next run, "
+                    "not counted as failed", stats.waited)
     if failures:
         kinds = Counter("no data" if missing else "error" for _, _, missing in failures)
         log.warning("⚠️ %d symbol(s) failed (%s):", len(failures),

@@ -10,9 +10,10 @@ Call `prepare()` once per process before anything else here. Then:
   -> `sources.yahoo.Company`; raises `SymbolNotFound` when Yahoo knows nothing.
 - `yahoo_fanout(items, fn, workers=N)`: `divpipe.fanout.fanout` set up for Yahoo:
   threads named `yahoo_N`, YFRateLimitError (yfinance's 429) recognised as a
-  rate limit, and a cool-down that also pauses the process-wide Yahoo rate
-  limiter, so every Yahoo caller in the process waits, not only the pool's
-  workers. 5xx, timeouts and resets never get here: net retried them.
+  rate limit, and a cool-down that also pauses the shared Yahoo rate
+  limiter, so every Yahoo caller of the run waits (all processes), not only
+  the pool's workers. A symbol refused too long is tried again after the
+  others, and at worst left for the next run, never failed. 5xx, timeouts and resets never get here: net retried them.
 - `is_missing_symbol(exc)`: the failure says the symbol has no data (delisted,
   unknown) as opposed to a transient problem; only those count towards
   exclusion. `yahoo_fanout` makes sure a "no data" that yfinance derived from
@@ -195,7 +196,7 @@ def blaming_yahoo_failures(fn: Callable[[T], R]) -> Callable[[T], R]:
 
 
 class YahooCoolDown(CoolDown):
-    """The pool's cool-down, extended to the process-wide Yahoo rate limiter."""
+    """The pool's cool-down, extended to the shared Yahoo rate limiter (every process)."""
 
     def trip(self) -> float:
         pause = super().trip()

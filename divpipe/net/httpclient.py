@@ -193,7 +193,7 @@ class HttpClient:
             else:
                 last_status, reason = response.status, ""
                 if response.status == 429:
-                    # The host says we are too fast: every thread of the process
+                    # The host says we are too fast: every thread of every process
                     # waits (in bucket.acquire), not just this one.
                     pause = retry_after_seconds(response.headers.get("Retry-After"))
                     if pause is None:

@@ -10,7 +10,7 @@ pass through untouched: they already did all of this themselves.
 Retries follow divpipe.net.retrypolicy, like our own client's: 5xx,
 timeouts and resets are tried again HTTP_RETRIES times with backoff; only
 the last answer (or exception) reaches yfinance, unchanged. A 429 is not
-retried here: it pauses every Yahoo request of the process, and yfinance
+retried here: it pauses every Yahoo request of the run, and yfinance
 turns it into YFRateLimitError, on which the Yahoo jobs' fan-out retries the
 symbol after that pause.
 
@@ -46,14 +46,14 @@ _watch = threading.local()
 
 
 def cooldown(seconds: float) -> None:
-    """Stop every thread of this process from calling Yahoo for `seconds`.
+    """Stop every thread of every process of the run from calling Yahoo for `seconds`.
 
     Call it on YFRateLimitError; the wrapper also calls it on any 429 it sees.
     Threads waiting for a slot wait out the pause too; afterwards the budget
     restarts empty, so the pause is not followed by a burst.
     """
     ratelimit.bucket_for(_YAHOO_HOST).cooldown(seconds)
-    log.warning("⚠️ Yahoo rate limit: pausing all Yahoo requests for %.0f s", seconds)
+    log.warning("⚠️ Yahoo rate limit: pausing all Yahoo requests, in every process, for %.0f s", seconds)
 
 
 def cooldown_remaining() -> float:

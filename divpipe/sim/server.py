@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim._count(host, path)
         if sim.rate_limiter is not None and not sim.rate_limiter.allow(host):
             sim._fault("429")
-            self._send(429, "text/plain", b"Too Many Requests", {"Retry-After": "1"})
+            self._send(429, "text/plain", b"Too Many Requests", {"Retry-After": sim.retry_after})
             return
         kind = sim.faults.pick(host, path)
         if sim.latency_ms:
@@ -97,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind:
             sim._fault(kind)
         if kind == "429":
-            self._send(429, "text/plain", b"Too Many Requests", {"Retry-After": "1"})
+            self._send(429, "text/plain", b"Too Many Requests", {"Retry-After": sim.retry_after})
             return
         if kind == "500":
             self._send(500, "text/html", b"<html><body>Internal Server Error</body></html>", {})
@@ -163,13 +163,15 @@ class SimServer:
 
     def __init__(self, universe: Universe, latency_ms: float = 0, rate_limit: float | None = None,
                  fault_rate: float = 0.0, seed: int = 0, *, fault_kinds: tuple[str, ...] = RANDOM_KINDS,
-                 host: str = "127.0.0.1", port: int = 0, nasdaq_hang_seconds: float = NASDAQ_HANG_SECONDS):
+                 host: str = "127.0.0.1", port: int = 0, nasdaq_hang_seconds: float = NASDAQ_HANG_SECONDS,
+                 retry_after: float = 1):
         self.universe = universe
         self.pages = Pages(universe)
         self.latency_ms = float(latency_ms)
         self.rate_limiter = HostRateLimit(rate_limit) if rate_limit else None
         self.faults = FaultPlan(fault_rate, seed, fault_kinds)
         self.nasdaq_hang_seconds = nasdaq_hang_seconds
+        self.retry_after = f"{retry_after:g}"  # the Retry-After of every 429
         self._bind = (host, port)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -178,6 +180,9 @@ class SimServer:
         self._faults: Counter = Counter()
         self._conns: set[socket.socket] = set()
         self._arrivals: deque[tuple[float, str]] = deque(maxlen=100_000)
+        # Requests per host per whole second of Unix time: what a site that
+        # limits requests per second counts, and what the rate tests check.
+        self._per_second: dict[str, Counter] = defaultdict(Counter)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -225,11 +230,18 @@ class SimServer:
     # -- observation and control --------------------------------------------
 
     def stats(self) -> dict:
-        """{"requests": {host: {path: n}}, "faults": {kind: n}, "total": n}."""
+        """{"requests": {host: {path: n}}, "faults": {kind: n}, "total": n,
+        "per_second": {host: {unix second: n}}}."""
         with self._lock:
             requests = {h: dict(c) for h, c in sorted(self._requests.items())}
             return {"requests": requests, "faults": dict(self._faults),
-                    "total": sum(sum(c.values()) for c in self._requests.values())}
+                    "total": sum(sum(c.values()) for c in self._requests.values()),
+                    "per_second": {h: dict(sorted(c.items())) for h, c in sorted(self._per_second.items())}}
+
+    def per_second(self, host: str) -> dict[int, int]:
+        """Requests `host` received in each whole second of Unix time, seconds with none left out."""
+        with self._lock:
+            return dict(sorted(self._per_second.get(host, {}).items()))
 
     def requests_to(self, host: str, path_prefix: str = "") -> int:
         with self._lock:
@@ -240,6 +252,7 @@ class SimServer:
             self._requests.clear()
             self._faults.clear()
             self._arrivals.clear()
+            self._per_second.clear()
 
     def inject(self, *kinds: str, host: str | None = None, path_prefix: str | None = None) -> None:
         """Serve these faults, in order, to the next requests matching host/path."""
@@ -247,9 +260,11 @@ class SimServer:
 
     def _count(self, host: str, path: str) -> None:
         now = time.monotonic()
+        second = int(time.time())
         with self._lock:
             self._requests[host][path] += 1
             self._arrivals.append((now, host))
+            self._per_second[host][second] += 1
 
     def arrivals(self, host: str | None = None) -> list[float]:
         """time.monotonic() at which recent requests (to `host`) arrived, oldest first."""

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from divpipe.config import reset_settings
+from divpipe.db import connect as connect_module
 from divpipe.db import embedded
 from divpipe.db.migrate import migrate
 
@@ -39,6 +40,9 @@ def _isolated_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DIVPIPE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
+    # The database an earlier test connected to is gone: the HTTP layer must
+    # not keep its rate-limit state there.
+    monkeypatch.setattr(connect_module, "_last_migrated", None)
     reset_settings()
     yield
     reset_settings()

@@ -3,7 +3,7 @@
 `sim`      a started SimServer over a 60-symbol universe (seed 7); `.url`,
            `.universe` (the truth), `.stats()`, `.inject(...)`.
 `make_sim` a factory: make_sim(n_symbols=60, seed=7, latency_ms=0, rate_limit=None,
-           fault_rate=0.0, fault_kinds=..., today=None, client_rate=200.0).
+           fault_rate=0.0, fault_kinds=..., today=None, client_rate=200.0, retry_after=1).
 
 Either one sets DIVPIPE_SIMULATOR_URL (the last server made wins), lifts the
 per-source client rate limits to `client_rate` requests/s (tests should not
@@ -46,10 +46,11 @@ def make_sim(monkeypatch, tmp_path):
 
     def factory(n_symbols: int = 60, seed: int = 7, latency_ms: float = 0, rate_limit: float | None = None,
                 fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = RANDOM_KINDS,
-                today: dt.date | None = None, client_rate: float | None = 200.0) -> SimServer:
+                today: dt.date | None = None, client_rate: float | None = 200.0,
+                retry_after: float = 1) -> SimServer:
         universe = cached_universe(n_symbols, seed, today)
         server = SimServer(universe, latency_ms=latency_ms, rate_limit=rate_limit, fault_rate=fault_rate,
-                           seed=seed, fault_kinds=fault_kinds).start()
+                           seed=seed, fault_kinds=fault_kinds, retry_after=retry_after).start()
         servers.append(server)
         monkeypatch.setenv("DIVPIPE_SIMULATOR_URL", server.url)
         monkeypatch.setenv("DIVPIPE_DATA_DIR", str(tmp_path / "data"))
