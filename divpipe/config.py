@@ -97,6 +97,11 @@ FIELDS: list[Field] = [
           minimum=1),
     Field("MAX_FAILURE_RATIO", "float", 0.2, "main update exits 1 when more symbols than this fail",
           minimum=0.0, maximum=1.0),
+    Field("BACKFILL_DAYS", "int", 252, "exchange sessions a backfill covers back from the last one when no --start",
+          minimum=1, maximum=25200),
+    Field("BACKFILL_MERGE_SESSIONS", "int", 252,
+          "a backfill asks for two gaps of a symbol in one request when at most this many stored sessions "
+          "lie between them", minimum=0),
     Field("UPSERT_BATCH_ROWS", "int", 5000, "rows buffered before one bulk upsert", minimum=1),
     Field("LOG_RETENTION_DAYS", "int", 30, "task and run logs older than this are deleted", minimum=1),
     Field("BACKUP_KEEP_DAYS", "int", 14, "backups older than this are deleted (the newest good one never)",
