@@ -147,7 +147,8 @@ class SymbolResult:
     symbol: str
     ranges: tuple[str, ...]
     requests: int = 0  # chart requests asked of yfinance (each range once, more after a 429)
-    rows: dict[str, int] = field(default_factory=dict)  # rows stored per table
+    rows: dict[str, int] = field(default_factory=dict)  # rows stored (written or already equal) per table
+    changed: int = 0  # of which inserted or updated
     status: str = "ok"  # ok | failed | waited
     error: str | None = None
     missing: bool = False  # Yahoo said it has no data for the symbol
@@ -239,7 +240,8 @@ def _store(database_url: str, symbol: str, rows: dict[str, list[dict]], first_tr
         for table in TABLES:
             if rows[table]:
                 written = bulk_upsert(conn, table, rows[table], KEYS[table], commit=False)
-                result.rows[table] = written.written
+                result.rows[table] = len(rows[table])
+                result.changed += written.written
         if first_trade is not None:
             with conn.cursor() as cur:
                 cur.execute("UPDATE raw_stocks SET first_trade_date = %s"
@@ -353,7 +355,8 @@ def _plan(conn, options: Options, settings: Settings) -> list[SymbolPlan]:
 
 def _report(result: SymbolResult) -> None:
     if result.status == "ok":
-        log.info("%s: stored %d row(s) from %s", result.symbol, result.stored, ", ".join(result.ranges))
+        log.info("%s: stored %d row(s) (%d new or changed) from %s", result.symbol, result.stored, result.changed,
+                 ", ".join(result.ranges))
     else:
         log.warning("⚠️ %s: %s: %s", result.symbol, result.status, result.error)
 
@@ -452,6 +455,7 @@ def _summary(results: list[SymbolResult], planned: int, settings: Settings, http
         rows.update(r.rows)
     for table in TABLES:
         log.info("   %s: %d row(s) stored", table, rows[table])
+    log.info("   of which %d new or changed", sum(r.changed for r in results))
     requests = Counter(r.requests for r in results)
     log.info("   chart requests: %d for %d symbol(s) (%s)", sum(r.requests for r in results), len(results),
              ", ".join(f"{n} symbol(s) with {k}" for k, n in sorted(requests.items())))

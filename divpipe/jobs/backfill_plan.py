@@ -90,10 +90,12 @@ def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
     if end < start:
         return []
     # The default calendar spans 20 years back: build one that covers the window.
-    first = min(start, dt.date.today() - dt.timedelta(days=365))
+    # (From a few days earlier: asking for sessions from a date before the
+    # calendar's first session is an error, even on a weekend.)
+    first = min(start, dt.date.today() - dt.timedelta(days=365)) - dt.timedelta(days=10)
     try:
         calendar = exchange_calendars.get_calendar("XNYS", start=pd.Timestamp(first),
-                                                   end=pd.Timestamp(dt.date.today() + dt.timedelta(days=400)))
+                                                   end=pd.Timestamp(dt.date.today() + dt.timedelta(days=300)))
     except Exception as err:  # noqa: BLE001 - exchange-calendars' errors name the bound in their text
         raise ConfigError(f"XNYS calendar does not cover {start}..{end}: {str(err).splitlines()[0]}") from None
     return [d.date() for d in calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
