@@ -434,7 +434,9 @@ def _gather(completed: Iterable, total: int) -> list[SymbolResult]:
     """Results as they arrive: each is reported (stored) as soon as its worker committed it."""
     results = []
     every = max(10, min(500, total // 20))
-    for _future, result in completed:
+    for future, result in completed:
+        # Stored and reported: the cluster need not keep (nor recompute, should its worker die) the result.
+        future.release()
         _report(result)
         results.append(result)
         if len(results) % every == 0 and len(results) < total:
