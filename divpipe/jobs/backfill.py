@@ -418,6 +418,8 @@ def _run_cluster(plans: list[SymbolPlan], options: Options, url: str) -> list[Sy
                      client.dashboard_link, len(client.scheduler_info().get("workers", {})))
             environment = {**_settings_environment(), "DATABASE_URL": url}
             client.register_plugin(_worker_plugin(environment), name="divpipe-backfill")
+            # Each worker's yfinance timezone cache: without it, one extra chart request per symbol.
+            client.run(yahoo_fetch.seed_timezones, [p.symbol for p in plans])
             futures = client.map(backfill_symbol, plans, database_url=url, pure=False,
                                  key=[f"backfill-{p.symbol}-{time.time_ns()}" for p in plans])
             if sys.stderr.isatty():
