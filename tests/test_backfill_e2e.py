@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -115,6 +116,40 @@ def test_unknown_and_delisted_symbols_fail_without_storing(make_sim, db_url, con
     assert f"⚠️ {dead}: failed: " in err
     assert "❌ backfill failed: 1 of 3 symbols failed" in err
     assert stored(conn, "SELECT DISTINCT symbol FROM raw_stock_prices") == {(s,) for s in good}
+
+
+def test_a_429_wave_pauses_and_every_symbol_is_still_stored(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    symbols = sorted(c.symbol for c in sim.universe.listed())[:5]
+    end = SIM_TODAY - dt.timedelta(days=7)
+    start = end - dt.timedelta(days=30)
+    # More refusals than yfinance's own retry absorbs: the executor must ask again after the pause.
+    sim.inject(*["429"] * 4, path_prefix="/v8/finance/chart/")
+    code, err = backfill(capsys, "--tickers", ",".join(symbols), "--start", start.isoformat(),
+                         "--end", end.isoformat(), "--workers", "3")
+    assert code == 0, err
+    assert sim.stats()["faults"].get("429") == 4
+    assert "Yahoo rate limit: pausing all Yahoo requests" in err
+    assert "5 ok, 0 failed, 0 waited" in err
+    assert stored(conn, PRICES) == truth(sim.universe, symbols, start, end)[0]
+    assert re.search(r"chart requests: \d+ for 5 symbol\(s\) \(.*with [2-9]", err)
+
+
+def test_a_database_error_stops_the_run_with_one_line(make_sim, db_url, conn, capsys):
+    sim = make_sim(n_symbols=12, seed=9, today=SIM_TODAY)
+    symbols = sorted(c.symbol for c in sim.universe.listed())[:3]
+    with conn.cursor() as cur:
+        cur.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;"
+                    " CREATE TRIGGER refuse BEFORE INSERT ON raw_stock_prices"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse()")
+    conn.commit()
+    code, err = backfill(capsys, "--tickers", ",".join(symbols), "--days", "10", "--workers", "1")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "❌ writing raw_stock_prices: disk full (simulated)"
+    # Nothing half-written: the symbol's transaction rolled back, dividends and splits with it.
+    assert stored(conn, "SELECT count(*) FROM raw_dividends") == {(0,)}
+    assert stored(conn, "SELECT count(*) FROM raw_stock_prices") == {(0,)}
 
 
 @pytest.mark.parametrize(("argv", "message"), [

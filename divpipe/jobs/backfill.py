@@ -319,6 +319,10 @@ def run(args: argparse.Namespace) -> int:
         plans = _plan(conn, options, settings)
     finally:
         conn.close()
+    if not plans:
+        log.warning("⚠️ no symbols to backfill (raw_stocks is empty or every symbol is excluded); "
+                    "name them with --tickers A,B")
+        return EXIT_OK
     requests = sum(p.requests for p in plans)
     todo = [p for p in plans if p.ranges]
     log.info("backfill %s..%s (%d sessions): %d symbol(s), %d with gaps, %d request(s)%s",
