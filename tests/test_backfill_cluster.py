@@ -9,6 +9,7 @@ the settings the worker plugin hands them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import signal
 import threading
@@ -72,6 +73,10 @@ def cluster():
 
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as local:
         yield local
+        # The runs pointed the root logger at a test's captured stderr, closed by now: the
+        # scheduler's closing lines would each print a logging error.
+        for handler in list(logging.root.handlers):
+            logging.root.removeHandler(handler)
 
 
 def rows(url: str) -> tuple[set, set, set]:
