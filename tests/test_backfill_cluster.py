@@ -111,8 +111,17 @@ def test_cluster_stores_what_threads_store_and_holds_the_global_rate_limit(make_
     cluster_db = server_db()
     net_yahoo.reset_yfinance_state()
     sim.reset_stats()
+    # A 429 wave on whichever worker meets it first: the pause goes through the shared store.
+    sim.inject(*["429"] * 3, path_prefix="/v8/finance/chart/")
     code, err = backfill(capsys, *argv, "--scheduler", cluster.scheduler_address)
     assert code == 0, err
+    assert sim.stats()["faults"].get("429") == 3
+    conn = psycopg2.connect(cluster_db)
+    try:
+        # Every cool-down bumps the shared state's generation: the other worker's sleepers re-queue on it.
+        assert stored(conn, "SELECT generation > 0 FROM rate_limits WHERE key = 'yahoo'") == {(True,)}
+    finally:
+        conn.close()
     assert f"Dask scheduler {cluster.scheduler_address}, dashboard http" in err
     assert "24 ok, 0 failed, 0 waited" in err
     assert rows(cluster_db) == rows(threads_db)
