@@ -66,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="backfill these symbols (untracked ones are added to raw_stocks)")
     which.add_argument("--all", action="store_true", help="backfill every tracked symbol not excluded")
     parser.add_argument("--workers", metavar="N",
-                        help="concurrent tasks with --scheduler threads, worker processes with processes "
-                             "(default: YAHOO_WORKERS); YAHOO_RATE_LIMIT caps the requests whatever the count")
+                        help="concurrent tasks (default: YAHOO_WORKERS): threads, or with --scheduler processes "
+                             "N threads over min(N, cores) worker processes; ignored with tcp:// (the cluster's "
+                             "threads); YAHOO_RATE_LIMIT caps the requests whatever the count")
     parser.add_argument("--no-gaps", action="store_true",
                         help="refetch the whole window instead of only the missing sessions")
     parser.add_argument("--scheduler", default="threads", metavar="threads|processes|tcp://HOST:8786",
