@@ -9,6 +9,7 @@ tests, so a setting cannot exist without being documented.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,25 +40,53 @@ class Field:
 def _source_fields() -> list[Field]:
     # Yahoo publishes no limit; ~1-5 requests/s per IP is the usual advice.
     # The scraped sites are small public pages: stay at a couple per second.
+    # Body caps: about ten times the largest page each source serves (NASDAQ's
+    # busiest calendar day ~150 KB, the NASDAQ Trader directory ~600 KB, a
+    # YieldMax fund page ~700 KB, Yahoo's 99-year chart ~4 MB): a hostile or
+    # broken page costs that much memory at most, never HTTP_MAX_BYTES.
     defaults = {
-        "yahoo": (4.0, 8),
-        "nasdaq": (2.0, 4),
-        "nasdaqtrader": (1.0, 2),
-        "cboe": (1.0, 2),
-        "yieldmax": (2.0, 4),
-        "nyse": (1.0, 1),
-        "snowball": (0.5, 2),
+        "yahoo": (4.0, 8, 20_000_000),
+        "nasdaq": (2.0, 4, 2_000_000),
+        "nasdaqtrader": (1.0, 2, 5_000_000),
+        "cboe": (1.0, 2, 5_000_000),
+        "yieldmax": (2.0, 4, 8_000_000),
+        "nyse": (1.0, 1, 5_000_000),
+        "snowball": (0.5, 2, 2_000_000),
     }
     fields = []
     for name in SOURCES:
-        rate, workers = defaults[name]
+        rate, workers, max_bytes = defaults[name]
         up = name.upper()
         fields.append(Field(f"{up}_RATE_LIMIT", "float", rate,
                             f"requests per second to {name}, shared by every thread and process of a run",
                             minimum=0.01))
         fields.append(Field(f"{up}_WORKERS", "int", workers,
                             f"concurrent workers for {name}", minimum=1, maximum=256))
+        fields.append(Field(f"{up}_MAX_BYTES", "int", max_bytes,
+                            f"largest response body accepted from {name}, in bytes (HTTP_MAX_BYTES caps it too)",
+                            minimum=1024))
     return fields
+
+
+# Minutes each task of scripts/tasks.sh may run before the driver stops it:
+# about three times its usual worst night (the main update over ~11,000
+# symbols at YAHOO_RATE_LIMIT is ~50 min; discovery's first Sunday ~45 min;
+# CBOE's first run of a year ~15 min).
+TASK_TIMEOUTS = {
+    "discovery": 150, "yieldmax": 30, "cboe": 45, "nasdaq": 20, "nyse": 15, "snowball": 30,
+    "main_update": 180, "companies": 30, "holdings": 60, "future_div": 15, "backup": 60,
+}
+_TASK_TIMEOUT_ENV = re.compile(r"^TASK_TIMEOUT_[A-Z0-9_]+_MINUTES$")
+
+
+def task_timeout_env(task: str) -> str:
+    return f"TASK_TIMEOUT_{task.upper()}_MINUTES"
+
+
+def _task_timeout_fields() -> list[Field]:
+    return [Field(task_timeout_env(task), "float", minutes,
+                  f"minutes the {task} task may run before the driver stops it (status timeout)", minimum=0.01)
+            for task, minutes in TASK_TIMEOUTS.items()]
 
 
 FIELDS: list[Field] = [
@@ -79,7 +108,10 @@ FIELDS: list[Field] = [
     Field("HTTP_RETRIES", "int", 4, "retries after the first attempt on 429, 5xx, timeouts and resets",
           minimum=0, maximum=20),
     Field("HTTP_BACKOFF", "float", 1.0, "base of the exponential retry backoff, in seconds", minimum=0.0),
-    Field("HTTP_MAX_BYTES", "int", 20_000_000, "largest response body accepted, in bytes", minimum=1024),
+    Field("HTTP_TOTAL_TIMEOUT", "float", 60.0,
+          "seconds a whole response may take, however steadily its bytes trickle in", minimum=1.0),
+    Field("HTTP_MAX_BYTES", "int", 20_000_000, "largest response body accepted from any source, in bytes",
+          minimum=1024),
     Field("RATE_LIMIT_BURST", "int", 2, "requests a host may receive at once above its steady rate",
           minimum=1, maximum=1000),
     Field("RATE_LIMIT_RECOVER_SECONDS", "float", 30.0,
@@ -102,6 +134,9 @@ FIELDS: list[Field] = [
     Field("BACKFILL_MERGE_SESSIONS", "int", 252,
           "a backfill asks for two gaps of a symbol in one request when at most this many stored sessions "
           "lie between them", minimum=0),
+    Field("SCRAPE_MAX_FAILED_PAGE_RATIO", "float", 0.2,
+          "a scraper exits 1 and writes nothing when more of its pages than this fail (fewer are skipped)",
+          minimum=0.0, maximum=1.0),
     Field("UPSERT_BATCH_ROWS", "int", 5000, "rows buffered before one bulk upsert", minimum=1),
     Field("LOG_RETENTION_DAYS", "int", 30, "task and run logs older than this are deleted", minimum=1),
     Field("BACKUP_KEEP_DAYS", "int", 14, "backups older than this are deleted (the newest good one never)",
@@ -141,6 +176,10 @@ FIELDS: list[Field] = [
     Field("DIVPIPE_PROGRESS_SECONDS", "float", 5, "seconds between the drivers' progress lines", minimum=0.1),
     Field("DIVPIPE_STOP_GRACE_SECONDS", "float", 10,
           "on TERM/INT, seconds the drivers wait before KILLing tasks that ignore TERM", minimum=0.0),
+    Field("TASK_TIMEOUT_MINUTES", "float", 120,
+          "minutes a task without its own TASK_TIMEOUT_<TASK>_MINUTES may run before the driver stops it",
+          minimum=0.01),
+    *_task_timeout_fields(),
     Field("ALERT_TOTAL_MINUTES", "float", 90, "warn when the whole run takes longer", minimum=0.0),
     Field("ALERT_PHASE1_MINUTES", "float", 20, "warn when phase 1 takes longer", minimum=0.0),
     Field("ALERT_PHASE2_MINUTES", "float", 25, "warn when phase 2 takes longer", minimum=0.0),
@@ -161,9 +200,15 @@ def _parse(field: Field, raw: str) -> Any:
         path = Path(raw).expanduser()
         return path if path.is_absolute() else PROJECT_ROOT / path
     if field.kind == "url":
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+            port = parts.port  # a port that is not a number raises here
+        except ValueError as err:
+            raise ConfigError(f"{field.env}: not a valid URL ({err})") from None
         if not parts.scheme or not (parts.netloc or parts.query or parts.path):
             raise ConfigError(f"{field.env}: not a URL")
+        if field.env == "DATABASE_URL":
+            _check_database_url(raw, parts.scheme, port)
         return raw
     if field.kind == "bool":
         low = raw.lower()
@@ -184,6 +229,27 @@ def _parse(field: Field, raw: str) -> Any:
     return value
 
 
+def _check_database_url(raw: str, scheme: str, port: int | None) -> None:
+    """What libpq would refuse at connect time, refused now as bad configuration (exit 2).
+
+    Messages never repeat the URL: it may carry a password.
+    """
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL: scheme must be postgresql://, got {scheme}://")
+    if port == 0:
+        raise ConfigError("DATABASE_URL: port 0 is not a port")
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parse_dsn(raw)
+    except psycopg2.Error as err:  # ProgrammingError: invalid dsn
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "password" in reason.lower() or "@" in reason:
+            reason = "libpq cannot parse it"
+        raise ConfigError(f"DATABASE_URL: not a valid connection URL ({reason})") from None
+
+
 class Settings:
     """Resolved settings. Attribute names are the lower-cased variable names."""
 
@@ -201,6 +267,15 @@ class Settings:
 
     def workers(self, source: str) -> int:
         return self._values[f"{source.upper()}_WORKERS"]
+
+    def task_timeout_seconds(self, task: str) -> float:
+        minutes = self._values.get(task_timeout_env(task))
+        return 60.0 * (minutes if minutes is not None else self._values["TASK_TIMEOUT_MINUTES"])
+
+    def max_bytes(self, source: str) -> int:
+        """The body cap for `source`: its own, never above HTTP_MAX_BYTES."""
+        own = self._values.get(f"{source.upper()}_MAX_BYTES")
+        return min(own, self.http_max_bytes) if own else self.http_max_bytes
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -249,6 +324,10 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True)
             values[field.env] = _parse(field, str(default)) if field.kind == "path" and default else default
         else:
             values[field.env] = _parse(field, raw)
+    # A task list of one's own (DIVPIPE_TASKS_FILE) may name other tasks: their limits too.
+    for env, raw in environ.items():
+        if _TASK_TIMEOUT_ENV.match(env) and env not in _BY_ENV:
+            values[env] = _parse(Field(env, "float", None, "", minimum=0.01), raw)
     if values["PRICE_COVERAGE_CRIT"] > values["PRICE_COVERAGE_WARN"]:
         raise ConfigError("PRICE_COVERAGE_CRIT: must not exceed PRICE_COVERAGE_WARN")
     return Settings(values)

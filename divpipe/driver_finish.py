@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg2
 
 from divpipe.config import Settings, get_settings
-from divpipe.db.failures import first_line
+from divpipe.db.failures import first_line, rollback_quietly
 from divpipe.driver_completeness import (
     figures,
     measure,
@@ -176,26 +176,27 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     except DivpipeError as err:
         db_error = str(err)
 
-    level, found, written = "n/a", [], None
+    level, found, written, unmeasured = "n/a", [], None, None
     if conn is not None:
         try:
             written = _rows_written(conn, request)
         except psycopg2.Error as err:
-            conn.rollback()
-            lines.append(f"⚠️ rows written unknown: {str(err).strip()}")
+            rollback_quietly(conn)
+            lines.append(f"⚠️ rows written unknown: {first_line(err)}")
     if not request.skipped and not request.interrupted:
         lines.append("")
         main_update_ran = any(t.phase == "step2" and t.started is not None for t in tasks)
         if conn is None:
             lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {db_error}"]
-            level = "critical"
+            level, unmeasured = "critical", db_error
         else:
             try:
                 section, level, found = _completeness(conn, written, settings, main_update_ran)
                 lines += section
             except psycopg2.Error as err:
-                conn.rollback()
-                lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {str(err).strip()}"]
+                rollback_quietly(conn)
+                unmeasured = f"the database failed: {first_line(err)}"
+                lines += ["📊 DATA COMPLETENESS", f"  ❌ cannot measure: {unmeasured}"]
                 level = "critical"
 
     completeness_warnings = []
@@ -210,6 +211,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         strict=request.strict,
         completeness_level=level,
         warnings=alerts + completeness_warnings,
+        unmeasured=unmeasured,
     )
     summary = {
         "run_id": request.run_id,

@@ -25,7 +25,7 @@ PHASE_LABELS = {
     "phase2": "Phase 2 (Parallel Post-Tasks)",
 }
 SIGNAL_EXIT = {"INT": 130, "TERM": 143}
-MARK = {"success": "✅", "failed": "❌", "skipped": "⏭", "interrupted": "❌"}
+MARK = {"success": "✅", "failed": "❌", "timeout": "⏱️", "skipped": "⏭", "interrupted": "❌"}
 
 
 def minutes_seconds(seconds: float) -> str:
@@ -134,10 +134,13 @@ def decide_outcome(
     strict: bool,
     completeness_level: str,
     warnings: list[str],
+    unmeasured: str | None = None,
 ) -> Outcome:
     """The run's status and exit code from everything that happened.
 
     completeness_level: "ok", "warning" or "critical" (or "n/a" when not measured).
+    unmeasured: why completeness could not be measured at all (the database
+    is down, say): that fails the run too, but says so instead of blaming a figure.
     """
     if interrupted:
         return Outcome("interrupted", SIGNAL_EXIT.get(interrupted, EXIT_FAILURE),
@@ -146,15 +149,22 @@ def decide_outcome(
         return Outcome("skipped", EXIT_OK, [skipped])
     failures, soft = [], []
     for t in tasks:
-        if t.status != "failed":
+        if t.status not in ("failed", "timeout"):
             continue
         kind = "" if t.critical else ", non-critical"
-        what = f"{t.name} failed (exit {t.exit_code}{kind})" + (f": {t.note}" if t.note else "")
+        # A timeout follows the same critical/non-critical rule as a failure.
+        if t.status == "timeout":
+            what = f"{t.name} timed out" + ("" if t.critical else " (non-critical)")
+        else:
+            what = f"{t.name} failed (exit {t.exit_code}{kind})"
+        what += f": {t.note}" if t.note else ""
         (failures if t.critical else soft).append(what)
     if strict and soft:
         failures += [f"{s} (--strict)" for s in soft]
         soft = []
-    if completeness_level == "critical":
+    if unmeasured:
+        failures.append(f"data completeness not measured: {unmeasured}")
+    elif completeness_level == "critical":
         failures.append("a data completeness figure is below its critical threshold")
     if failures:
         return Outcome("failed", EXIT_FAILURE, failures + soft)

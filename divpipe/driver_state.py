@@ -23,7 +23,7 @@ class TaskResult:
     name: str
     phase: str
     critical: bool
-    status: str  # success, failed, skipped, interrupted
+    status: str  # success, failed, timeout, skipped, interrupted
     exit_code: int | None
     started: float | None
     finished: float | None

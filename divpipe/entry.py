@@ -37,6 +37,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     """Call `main(argv)`; turn a DivpipeError into its one-line message and exit code."""
+    stop_with_driver()
     try:
         return main(sys.argv[1:] if argv is None else argv)
     except DivpipeError as err:
@@ -64,3 +65,44 @@ def stop_when_orphaned(poll_seconds: float = 1.0) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+# The nightly drivers export their pid to every task they start.
+DRIVER_PID_ENV = "DIVPIPE_DRIVER_PID"
+
+
+def _started_at(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def stop_with_driver(poll_seconds: float = 1.0) -> None:
+    """Stop this task, with its process group, soon after the driver that started it dies.
+
+    Tasks run in their own sessions so that the driver can signal each one's
+    group; a SIGKILLed driver runs no trap, and its tasks would go on for
+    minutes against a dead simulator, holding the run lock. The driver's
+    start time tells it apart from a new process that reuses its pid.
+    """
+    raw = os.environ.get(DRIVER_PID_ENV, "")
+    if not raw.isdigit():
+        return
+    driver = int(raw)
+    started = _started_at(driver)
+
+    def watch() -> None:
+        while started is not None and _started_at(driver) == started:
+            time.sleep(poll_seconds)
+        print(f"❌ the driver that started this task (pid {driver}) is gone: stopping", file=sys.stderr,
+              flush=True)
+        # The whole group only when it is the task's own (the driver starts each task with setsid).
+        if os.getsid(0) == os.getpgrp():
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()

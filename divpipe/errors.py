@@ -25,7 +25,18 @@ class ConfigError(DivpipeError):
 
 
 class DatabaseError(DivpipeError):
-    """The database cannot be reached or refused a statement. Always fatal."""
+    """The database cannot be reached or refused a statement. Always fatal.
+
+    Its message names the database (password masked) wherever it is printed:
+    `divpipe.db.connect` sets `database` once it knows which one this process uses.
+    """
+
+    database: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        where = DatabaseError.database
+        return f"{text} (database {where})" if where and where not in text else text
 
 
 class FetchError(DivpipeError):

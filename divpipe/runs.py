@@ -50,7 +50,7 @@ def _positive(raw: str) -> int:
 _RECENT_SQL = """
 SELECT r.run_id, r.driver, r.started_at, r.finished_at, r.status, r.exit_code, r.rows_written,
        (SELECT string_agg(t.task || ' ' || t.status, ', ' ORDER BY t.started_at NULLS LAST, t.task)
-        FROM task_runs t WHERE t.run_id = r.run_id AND t.status IN ('failed', 'interrupted'))
+        FROM task_runs t WHERE t.run_id = r.run_id AND t.status IN ('failed', 'timeout', 'interrupted'))
 FROM pipeline_runs r
 ORDER BY r.started_at DESC
 LIMIT %s
@@ -187,7 +187,18 @@ def _finish(argv: list[str]) -> int:
     ))
 
 
-SUBCOMMANDS = {"plan": _plan, "start": _start, "finish": _finish}
+def _timeouts(argv: list[str]) -> int:
+    """`timeouts TASK...`: each task's limit for the driver, as "TASK MICROSECONDS" lines."""
+    parser = ArgumentParser(prog="python -m divpipe.runs timeouts")
+    parser.add_argument("tasks", nargs="*")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    for task in args.tasks:
+        print(task, round(settings.task_timeout_seconds(task) * 1_000_000))
+    return 0
+
+
+SUBCOMMANDS = {"plan": _plan, "start": _start, "finish": _finish, "timeouts": _timeouts}
 
 
 def _main(argv: list[str]) -> int:

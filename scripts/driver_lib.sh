@@ -44,6 +44,9 @@ FINISHING=0
 declare -ga TASK_NAMES=()
 declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
 declare -gA TASK_STATUS=() TASK_RC=() TASK_START=() TASK_END=() TASK_OFFSET=() TASK_NOTE=() TASK_PID=()
+# Per task: its limit (TASK_TIMEOUT_<TASK>_MINUTES, from the Python settings) and,
+# once past it, when it was sent TERM (all in microseconds).
+declare -gA TASK_TIMEOUT_US=() TASK_TIMED_OUT=()
 declare -gA PHASE_START=() PHASE_END=()
 declare -gA RUNNING=()  # pid of a running task -> its name
 
@@ -114,6 +117,17 @@ seconds_between() {
   end_us="$(to_us "$2")"
   tenths=$(((end_us - start_us) / 100000))
   printf '%d.%ds\n' "$((tenths / 10))" "$((tenths % 10))"
+}
+
+# Microseconds in a number of seconds such as "10" or "0.25".
+seconds_to_us() {
+  local value="$1" whole frac=""
+  whole="${value%%.*}"
+  if [[ "${value}" == *.* ]]; then
+    frac="${value#*.}"
+  fi
+  frac="${frac}000000"
+  printf '%d\n' "$((10#${whole:-0} * 1000000 + 10#${frac:0:6}))"
 }
 
 is_true() {
@@ -280,7 +294,7 @@ read_driver_settings() {
 # flock is atomic and the kernel releases it when the holder dies. The file is
 # opened without truncation, so a second instance changes nothing of the first.
 take_lock() {
-  local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder=""
+  local lock_file="${RUN_DATA_DIR}/daily_update.lock" holder="" why
   exec {LOCK_FD}<>"${lock_file}"
   if ! flock -n "${LOCK_FD}"; then
     # The holder writes its pid just after taking the lock: give it a moment.
@@ -289,11 +303,46 @@ take_lock() {
       sleep 0.05
       tries=$((tries + 1))
     done
-    printf '%s ⚠️ %s: another run is already running (pid %s): exiting %d\n' \
-      "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${holder:-unknown}" "${EXIT_LOCKED}" >&2
+    if [[ "${holder}" =~ ^[0-9]+$ ]] && kill -0 "${holder}" 2>/dev/null; then
+      why="another run is already running (pid ${holder})"
+    else
+      # Its tasks inherited the lock and outlived it; they stop on their own within seconds.
+      why="the lock was left by a dead run (pid ${holder:-unknown}); still held by pid(s) $(lock_holders "${lock_file}")"
+    fi
+    printf '%s ⚠️ %s: %s: exiting %d\n' \
+      "$(date '+%Y-%m-%d %H:%M:%S')" "$(basename "$0")" "${why}" "${EXIT_LOCKED}" >&2
     exit "${EXIT_LOCKED}"
   fi
   printf '%s\n' "$$" >"${lock_file}"
+}
+
+# The processes that have the lock file open (the lock's live holders).
+lock_holders() {
+  local lock_file="$1" fd pid
+  local -A found=()
+  for fd in /proc/[0-9]*/fd/*; do
+    if [[ "$(readlink "${fd}" 2>/dev/null)" == "${lock_file}" ]]; then
+      pid="${fd#/proc/}"
+      found["${pid%%/*}"]=1
+    fi
+  done
+  if ((${#found[@]})); then
+    printf '%s\n' "${!found[*]}"
+  else
+    printf 'unknown\n'
+  fi
+}
+
+# State directories of runs whose driver was killed (no EXIT trap ran).
+remove_stale_state_dirs() {
+  local dir pid
+  for dir in "${TMPDIR:-/tmp}"/divpipe_run.*; do
+    [[ -f "${dir}/driver.pid" ]] || continue
+    pid="$(<"${dir}/driver.pid")"
+    if [[ "${pid}" =~ ^[0-9]+$ ]] && ! kill -0 "${pid}" 2>/dev/null; then
+      rm -rf -- "${dir}"
+    fi
+  done
 }
 
 # --- helper processes: simulator and embedded-database holder ----------------
@@ -437,6 +486,17 @@ task_finished() {
   TASK_END["${name}"]="${EPOCHREALTIME}"
   TASK_RC["${name}"]="${rc}"
   took="$(seconds_between "${TASK_START[${name}]}" "${TASK_END[${name}]}")"
+  if [[ -n "${TASK_TIMED_OUT[${name}]:-}" ]]; then
+    # Whatever it exited with once stopped, it is the timeout that ended it.
+    TASK_STATUS["${name}"]="timeout"
+    TASK_NOTE["${name}"]="stopped after its timeout of $(seconds_between 0.000000 "$(printf '%d.%06d' "$((TASK_TIMEOUT_US[${name}] / 1000000))" "$((TASK_TIMEOUT_US[${name}] % 1000000))")")"
+    if ((TASK_CRITICAL[${name}])); then
+      log "❌ ${name} (critical) timed out: stopped after ${took}: see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+    else
+      log "⚠️ ${name} timed out: stopped after ${took} (non-critical, the run goes on): see ${RUN_LOG_DIR}/${name}_${RUN_DAY}.log"
+    fi
+    return 0
+  fi
   if ((rc == 0)); then
     TASK_STATUS["${name}"]="success"
     log "✅ ${name} finished in ${took}"
@@ -456,16 +516,78 @@ task_finished() {
   fi
 }
 
+# On every tick: TERM the process group of a task past its timeout, KILL it
+# DIVPIPE_STOP_GRACE_SECONDS later if it is still there. wait_for_any then
+# reaps it like any task, and task_finished marks it `timeout`.
+check_timeouts() {
+  local now pid name limit started grace_us
+  now="$(to_us "${EPOCHREALTIME}")"
+  grace_us="$(seconds_to_us "${DIVPIPE_STOP_GRACE_SECONDS:-10}")"
+  for pid in "${!RUNNING[@]}"; do
+    name="${RUNNING[${pid}]}"
+    limit="${TASK_TIMEOUT_US[${name}]:-0}"
+    ((limit > 0)) || continue
+    started="$(to_us "${TASK_START[${name}]}")"
+    if [[ -z "${TASK_TIMED_OUT[${name}]:-}" ]]; then
+      if ((now - started > limit)); then
+        TASK_TIMED_OUT["${name}"]="${now}"
+        log "⏱️ ${name} is past its timeout of $(seconds_between 0.000000 "$(printf '%d.%06d' "$((limit / 1000000))" "$((limit % 1000000))")") (TASK_TIMEOUT_${name^^}_MINUTES): stopping its process group"
+        kill -TERM -- "-${pid}" 2>/dev/null || true
+      fi
+    elif ((now - TASK_TIMED_OUT[${name}] > grace_us)); then
+      kill -KILL -- "-${pid}" 2>/dev/null || true
+    fi
+  done
+}
+
+# Each task's limit from the Python settings (validated there: a bad value is exit 2).
+load_task_timeouts() {
+  local name value rc=0
+  python -m divpipe.runs timeouts "${TASK_NAMES[@]}" >"${STATE_DIR}/timeouts" 2>>"${MAIN_LOG}" || rc=$?
+  if ((rc != 0)); then
+    log "❌ could not read the task timeouts (exit ${rc}): see ${MAIN_LOG}"
+    stop_early "${rc}"
+  fi
+  while read -r name value; do
+    TASK_TIMEOUT_US["${name}"]="${value}"
+  done <"${STATE_DIR}/timeouts"
+}
+
+# A task killed by a signal (a timeout's KILL, the OOM killer) can be reaped by
+# bash's job notification before `wait -n` sees it; `wait -n` then ignores it
+# (or answers "no such job" when it was the only one). Finish such tasks here,
+# on every tick, instead of waiting for them forever.
+reap_vanished_tasks() {
+  local pid name rc
+  for pid in "${!RUNNING[@]}"; do
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      rc=0
+      wait "${pid}" 2>/dev/null || rc=$?
+      # 127: its status is gone with the job; it was killed, as 128 + KILL says.
+      ((rc != 127)) || rc=137
+      name="${RUNNING[${pid}]}"
+      unset "RUNNING[${pid}]"
+      task_finished "${name}" "${rc}"
+      kill -KILL -- "-${pid}" 2>/dev/null || true
+    fi
+  done
+}
+
 # Wait until a task finishes or the progress ticker fires.
 wait_for_any() {
   local phase="$1" finished="" rc=0
-  wait -n -p finished "${!RUNNING[@]}" "${TICKER_PID}" || rc=$?
+  wait -n -p finished "${!RUNNING[@]}" "${TICKER_PID}" 2>/dev/null || rc=$?
   if [[ -z "${finished}" ]]; then
+    reap_vanished_tasks
     return 0
   fi
   if [[ "${finished}" == "${TICKER_PID}" ]]; then
     TICKER_PID=""
-    print_progress "${phase}"
+    reap_vanished_tasks
+    check_timeouts
+    if ((${#RUNNING[@]})); then
+      print_progress "${phase}"
+    fi
     start_ticker
     return 0
   fi
@@ -508,8 +630,8 @@ run_phase() {
 failed_critical_task() {
   local phase="$1" name
   for name in "${TASK_NAMES[@]}"; do
-    if [[ "${TASK_PHASE[${name}]}" == "${phase}" && "${TASK_STATUS[${name}]}" == "failed" ]] &&
-      ((TASK_CRITICAL[${name}])); then
+    if [[ "${TASK_PHASE[${name}]}" == "${phase}" ]] && [[ "${TASK_STATUS[${name}]}" == failed ||
+      "${TASK_STATUS[${name}]}" == timeout ]] && ((TASK_CRITICAL[${name}])); then
       printf '%s\n' "${name}"
       return 0
     fi
@@ -528,7 +650,7 @@ skip_planned_tasks() {
 }
 
 run_phases() {
-  local phase failed later name
+  local phase failed later name what
   for phase in "${PHASES[@]}"; do
     run_phase "${phase}"
     if failed="$(failed_critical_task "${phase}")"; then
@@ -538,13 +660,17 @@ run_phases() {
           later+="${later:+, }${name}"
         fi
       done
+      what="failed (exit ${TASK_RC[${failed}]})"
+      if [[ "${TASK_STATUS[${failed}]}" == timeout ]]; then
+        what="timed out"
+      fi
       if [[ -n "${later}" ]]; then
-        log "❌ skipping ${later}: critical task ${failed} failed (exit ${TASK_RC[${failed}]})"
+        log "❌ skipping ${later}: critical task ${failed} ${what}"
         if [[ "${phase}" == "step2" ]]; then
           log "❌ Phase 2 skipped because the main update (${failed}) failed"
         fi
       fi
-      skip_planned_tasks "critical task ${failed} failed"
+      skip_planned_tasks "critical task ${failed} ${what}"
       return 0
     fi
   done
@@ -655,7 +781,8 @@ write_state() {
 fallback_exit_code() {
   local name
   for name in "${TASK_NAMES[@]}"; do
-    if [[ "${TASK_STATUS[${name}]}" == "failed" ]] && { ((TASK_CRITICAL[${name}])) || ((STRICT)); }; then
+    if [[ "${TASK_STATUS[${name}]}" == failed || "${TASK_STATUS[${name}]}" == timeout ]] &&
+      { ((TASK_CRITICAL[${name}])) || ((STRICT)); }; then
       printf '%d\n' "${EXIT_FAILURE}"
       return 0
     fi
@@ -814,11 +941,14 @@ driver_main() {
   RUN_DAY="$(date '+%Y%m%d')"
   RUN_ID="$(date -u '+%Y%m%dT%H%M%SZ')-${DRIVER}-$$"
   MAIN_LOG="${RUN_LOG_DIR}/daily_update_${DRIVER}_${RUN_DAY}.log"
+  remove_stale_state_dirs
   STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/divpipe_run.XXXXXX")"
+  printf '%s\n' "$$" >"${STATE_DIR}/driver.pid"
   trap on_exit EXIT
   trap 'on_signal TERM' TERM
   trap 'on_signal INT' INT
-  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1
+  # Every task watches this pid and stops, with its process group, when the driver is gone.
+  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
 
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
   if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
@@ -875,6 +1005,7 @@ driver_main() {
       [[ -n "${SYMBOLS_FILE:-}" ]] && printf ' (watchlist %s)' "${SYMBOLS_FILE}")"
   fi
   plan_tasks "${which}"
+  load_task_timeouts
 
   if [[ -z "${DATABASE_URL:-}" ]]; then
     hold_embedded_database || true

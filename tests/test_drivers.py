@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import psutil
+import psycopg2
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,13 +99,18 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def fake(db_env, conn, tmp_path) -> FakePipeline:
-    # One healthy tracked symbol: an empty database would add discovery to every night.
-    with conn, conn.cursor() as cur:
+def fake(db_env, db_url, tmp_path) -> FakePipeline:
+    # One healthy tracked symbol: an empty database would add discovery to every night. Its own
+    # connection, closed at once: a backend flushes its statistics when it exits, so these rows
+    # are not counted as written by the run (the drivers count from pg_stat_user_tables).
+    seed = psycopg2.connect(db_url)
+    with seed, seed.cursor() as cur:
         cur.execute("INSERT INTO raw_stocks (symbol, company, prices_updated_at) "
                     "VALUES ('MAIN', 'Main Street Capital', now())")
         cur.execute("INSERT INTO raw_stock_prices (symbol, date, close) VALUES ('MAIN', CURRENT_DATE, 40)")
         cur.execute("INSERT INTO raw_dividends (symbol, ex_date, amount) VALUES ('MAIN', CURRENT_DATE - 30, 0.25)")
+        cur.execute("SELECT pg_stat_force_next_flush()")
+    seed.close()
     return FakePipeline(db_env, tmp_path)
 
 

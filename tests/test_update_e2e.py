@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
+from divpipe.db.connect import mask_url
 from divpipe.jobs.modes import main
 from divpipe.jobs.update import years_before
 from divpipe.market_time import exchange_today
@@ -276,7 +277,8 @@ def test_database_error_is_fatal(make_sim, db_url, conn, capsys):
     conn.commit()
     code, err = run_update(capsys, "--history-years", "1")
     assert code == 1
-    assert err.strip().splitlines()[-1] == "❌ writing raw_stock_prices: disk full (simulated)"
+    assert err.strip().splitlines()[-1] == ("❌ writing raw_stock_prices: disk full (simulated)"
+                                            f" (database {mask_url(db_url)})")
     # The failed batch left nothing behind, and no symbol was blamed for it.
     assert stored(conn, "SELECT count(*) FROM raw_dividends") == {(0,)}
     assert stored(conn, "SELECT count(*) FROM raw_excluded_symbols") == {(0,)}

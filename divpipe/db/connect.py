@@ -12,7 +12,7 @@ import psycopg2.errors
 
 from divpipe.config import Settings, get_settings
 from divpipe.db import embedded
-from divpipe.db.failures import first_line
+from divpipe.db.failures import first_line, rollback_quietly
 from divpipe.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,9 @@ def database_url(settings: Settings | None = None) -> str:
     """The libpq URL of the pipeline's database, starting the embedded server if needed."""
     settings = settings or get_settings()
     if settings.database_url:
+        DatabaseError.database = mask_url(settings.database_url)
         return settings.database_url
+    DatabaseError.database = f"embedded PostgreSQL in {settings.embedded_pgdata}"
     admin = embedded.start_or_join(settings.embedded_pgdata)
     _ensure_database(admin, embedded.DATABASE)
     return embedded.with_database(admin, embedded.DATABASE)
@@ -125,7 +127,7 @@ def transaction(settings: Settings | None = None):
         yield conn
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     finally:
         conn.close()

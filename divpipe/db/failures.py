@@ -17,6 +17,19 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def rollback_quietly(conn) -> None:
+    """Roll back after a failure without hiding it.
+
+    When the failure was the connection itself (server gone, connection
+    reset), rollback() raises too, and that second error would replace the
+    one worth reporting.
+    """
+    try:
+        conn.rollback()
+    except psycopg2.Error:
+        pass
+
+
 @contextmanager
 def database_errors(what: str) -> Iterator[None]:
     """Re-raise any psycopg2 error inside as `DatabaseError("<what>: <first line>")`."""

@@ -55,7 +55,7 @@ def migrate(url: str) -> list[str]:
     except psycopg2.Error as err:
         from divpipe.db.connect import mask_url
 
-        raise DatabaseError(f"cannot connect to {mask_url(url)}: {str(err).strip()}") from err
+        raise DatabaseError(f"cannot connect to {mask_url(url)}: {first_line(err)}") from err
     try:
         with conn, conn.cursor() as cur:
             pending = [m for m in available() if m.version not in applied(cur)]
@@ -88,10 +88,17 @@ def migrate(url: str) -> list[str]:
 
 
 def status(url: str) -> list[tuple[Migration, bool]]:
-    conn = psycopg2.connect(url, connect_timeout=10)
+    try:
+        conn = psycopg2.connect(url, connect_timeout=10)
+    except psycopg2.Error as err:
+        from divpipe.db.connect import mask_url
+
+        raise DatabaseError(f"cannot connect to {mask_url(url)}: {first_line(err)}") from err
     try:
         with conn.cursor() as cur:
             done = applied(cur)
         return [(m, m.version in done) for m in available()]
+    except psycopg2.Error as err:
+        raise DatabaseError(f"reading migrations: {first_line(err)}") from err
     finally:
         conn.close()

@@ -22,17 +22,20 @@ class Dataset:
     by_month: bool = False
 
 
+# The scraped tables keep every distribution of an ex-date (migration 002).
+DISTRIBUTION_KEY = ("symbol", "ex_date", "distribution_type", "seq")
+
 DATASETS: tuple[Dataset, ...] = (
     Dataset("prices", "raw_stock_prices", ("symbol", "date"), "date", by_month=True),
     Dataset("dividends", "raw_dividends", ("symbol", "ex_date"), "ex_date"),
     Dataset("splits", "raw_stock_splits", ("symbol", "split_date"), "split_date"),
-    Dataset("dividends_nasdaq", "raw_dividends_nasdaq", ("symbol", "ex_date"), "ex_date"),
-    Dataset("dividends_cboe", "raw_dividends_cboe", ("symbol", "ex_date"), "ex_date"),
-    Dataset("dividends_yieldmax", "raw_yieldmax_dividends", ("symbol", "ex_date"), "ex_date"),
-    Dataset("dividends_nyse", "raw_dividends_nyse", ("symbol", "ex_date"), "ex_date"),
-    Dataset("dividends_snowball", "raw_dividends_snowball", ("symbol", "ex_date"), "ex_date"),
+    Dataset("dividends_nasdaq", "raw_dividends_nasdaq", DISTRIBUTION_KEY, "ex_date"),
+    Dataset("dividends_cboe", "raw_dividends_cboe", DISTRIBUTION_KEY, "ex_date"),
+    Dataset("dividends_yieldmax", "raw_yieldmax_dividends", DISTRIBUTION_KEY, "ex_date"),
+    Dataset("dividends_nyse", "raw_dividends_nyse", DISTRIBUTION_KEY, "ex_date"),
+    Dataset("dividends_snowball", "raw_dividends_snowball", DISTRIBUTION_KEY, "ex_date"),
     Dataset("stocks", "raw_stocks", ("symbol",)),
-    Dataset("future_dividends", "raw_future_dividends", ("symbol", "ex_date")),
+    Dataset("future_dividends", "raw_future_dividends", DISTRIBUTION_KEY),
 )
 BY_NAME = {d.name: d for d in DATASETS}
 SINGLE_FILE = "data.parquet"

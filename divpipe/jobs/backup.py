@@ -201,8 +201,8 @@ def run_backup(keep_days: int, with_restore_test: bool) -> int:
         return _backup(keep_days, with_restore_test)
     except OSError as err:
         # A full disk or an unwritable BACKUP_DIR: one line, not a traceback.
-        where = f" {err.filename}" if err.filename else ""
-        raise BackupFailed(f"backup failed:{where}: {err.strerror or err}") from err
+        where = f"{err.filename}: " if err.filename else ""
+        raise BackupFailed(f"backup failed: {where}{err.strerror or err}") from err
     finally:
         os.umask(previous_umask)
 
@@ -251,6 +251,26 @@ def _backup(keep_days: int, with_restore_test: bool) -> int:
         conn.close()
 
     size = dump.stat().st_size
+    try:
+        _write_manifest(dump, now, size, url, server_version, tools, problems, restore, counts)
+    except BaseException:
+        # A dump without its manifest can never be trusted as a baseline: do not leave it to look like one.
+        dump.unlink(missing_ok=True)
+        raise
+    apply_retention(backup_dir, now, keep_days)
+    if problems:
+        for problem in problems:
+            log.error("❌ %s", problem)
+        log.error("❌ backup %s failed its checks: kept, but not marked good", dump)
+        return 1
+    restore_note = "; restore test exact" if restore == "exact" else ""
+    log.info("✅ backup %s: %.1f MB, %d tables, %d rows, pg_dump %s%s", dump, size / 1e6, len(counts),
+             sum(counts.values()), tools.version, restore_note)
+    return 0
+
+
+def _write_manifest(dump: Path, now: dt.datetime, size: int, url: str, server_version: str,
+                    tools: pgtools.PgTools, problems: list[str], restore: str, counts: dict[str, int]) -> None:
     catalog.write_manifest(catalog.manifest_path(dump), {
         "status": "failed" if problems else "good",
         "problems": problems,
@@ -263,16 +283,6 @@ def _backup(keep_days: int, with_restore_test: bool) -> int:
         "restore_test": restore,
         "tables": counts,
     })
-    apply_retention(backup_dir, now, keep_days)
-    if problems:
-        for problem in problems:
-            log.error("❌ %s", problem)
-        log.error("❌ backup %s failed its checks: kept, but not marked good", dump)
-        return 1
-    restore_note = "; restore test exact" if restore == "exact" else ""
-    log.info("✅ backup %s: %.1f MB, %d tables, %d rows, pg_dump %s%s", dump, size / 1e6, len(counts),
-             sum(counts.values()), tools.version, restore_note)
-    return 0
 
 
 def _free_dump_path(backup_dir: Path) -> tuple[dt.datetime, Path]:

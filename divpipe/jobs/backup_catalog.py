@@ -89,10 +89,14 @@ def write_manifest(path: Path, manifest: dict) -> None:
     """Write atomically with mode 0600: a reader sees the old file or the whole new one."""
     tmp = path.with_name(path.name + PARTIAL_SUFFIX)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a 0-byte manifest behind
+        raise
 
 
 def list_backups(backup_dir: Path) -> list[Backup]:

@@ -21,12 +21,10 @@ import argparse
 import logging
 import time
 
-from psycopg2 import sql
-from psycopg2.extras import execute_values
-
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors, lock_rows_in_key_order
+from divpipe.db.upsert import bulk_upsert
 from divpipe.jobs import yahoo_fetch
 from divpipe.net import counters
 from divpipe.sources.yahoo import Company
@@ -43,14 +41,9 @@ MISSING_SQL = """(
     OR (s.quote_type = 'EQUITY' AND (s.sector IS NULL OR s.industry IS NULL))
 )"""
 
-# Every column of sources.yahoo.Company but the key (a test keeps them in step), with
-# its SQL type for the VALUES list.
-_COLUMN_TYPES = {
-    "company": "text", "exchange": "text", "quote_type": "text", "sector": "text", "industry": "text",
-    "currency": "text", "price": "numeric", "dividend_yield": "numeric", "market_cap": "bigint",
-    "aum": "bigint", "expense_ratio": "numeric",
-}
-COLUMNS = tuple(_COLUMN_TYPES)
+# Every column of sources.yahoo.Company but the key (a test keeps them in step).
+COLUMNS = ("company", "exchange", "quote_type", "sector", "industry", "currency", "price", "dividend_yield",
+           "market_cap", "aum", "expense_ratio")
 
 
 def _limit(text: str) -> int:
@@ -91,45 +84,22 @@ def count_missing(conn) -> int:
         return cur.fetchone()[0]
 
 
-def _fill_sql() -> sql.Composed:
-    ident = sql.Identifier
-    cols = [ident(c) for c in COLUMNS]
-    fills = sql.SQL(" OR ").join(
-        sql.SQL("(s.{c} IS NULL AND v.{c} IS NOT NULL)").format(c=c) for c in cols
-    )
-    # `old` reads the rows as they were before this statement's UPDATE.
-    return sql.SQL("""
-WITH v (symbol, {cols}) AS (VALUES %s),
-old AS (SELECT s.symbol, {fills} AS fills FROM raw_stocks s JOIN v USING (symbol))
-UPDATE raw_stocks s SET
-    {assignments},
-    company_updated_at = CASE WHEN old.fills THEN now() ELSE s.company_updated_at END,
-    updated_at = CASE WHEN old.fills THEN now() ELSE s.updated_at END,
-    company_attempted_at = now()
-FROM v JOIN old USING (symbol)
-WHERE s.symbol = v.symbol
-RETURNING s.symbol, old.fills
-""").format(
-        cols=sql.SQL(", ").join(cols),
-        fills=fills,
-        assignments=sql.SQL(", ").join(sql.SQL("{c} = COALESCE(s.{c}, v.{c})").format(c=c) for c in cols),
-    )
-
-
 def write(conn, attempted: list[str], found: dict[str, Company]) -> int:
-    """Fill missing columns and stamp the attempts in one transaction; returns symbols filled."""
+    """Fill missing columns and stamp the attempts in one transaction; returns symbols filled.
+
+    Through the one write path with `fill_only`: values are checked against
+    their columns (a yield of 15000 stays NULL, not a failed night), a known
+    value is neither replaced nor overwritten with NULL, and company_updated_at
+    moves only where something was filled.
+    """
     if not attempted:
         return 0
-    template = "(%s, " + ", ".join(f"%s::{_COLUMN_TYPES[c]}" for c in COLUMNS) + ")"
-    rows = []
-    for symbol in attempted:
-        company = found.get(symbol)
-        rows.append((symbol, *(getattr(company, c) if company else None for c in COLUMNS)))
     with database_errors("writing company data"), conn, conn.cursor() as cur:
         lock_rows_in_key_order(cur, "raw_stocks", "symbol", attempted)
-        statement = _fill_sql().as_string(conn)
-        result = execute_values(cur, statement, rows, template=template, page_size=len(rows), fetch=True)
-    return sum(1 for _, filled in result if filled)
+        filled = bulk_upsert(conn, "raw_stocks", (found[s].row() for s in attempted if s in found), ("symbol",),
+                             commit=False, fill_only=True, stamp=("company_updated_at", "updated_at"))
+        cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)", (attempted,))
+    return filled.written
 
 
 def _warn_lines(lines: list[str]) -> None:

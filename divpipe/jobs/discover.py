@@ -32,7 +32,7 @@ from pathlib import Path
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
-from divpipe.db.failures import database_errors
+from divpipe.db.failures import database_errors, rollback_quietly
 from divpipe.db.upsert import bulk_upsert
 from divpipe.errors import EXIT_OK, ConfigError
 from divpipe.fanout import FanoutStats
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                                             settings.exclude_after_failures)
         conn.commit()
     finally:
-        conn.rollback()
+        rollback_quietly(conn)
         conn.close()
 
     elapsed = time.monotonic() - started

@@ -28,6 +28,7 @@ from psycopg2.extras import execute_values
 from divpipe.config import get_settings
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors, lock_rows_in_key_order
+from divpipe.db.upsert import check_rows
 from divpipe.jobs import yahoo_fetch
 from divpipe.market_time import exchange_today
 from divpipe.net import counters
@@ -133,10 +134,12 @@ SELECT count(*) FILTER (WHERE inserted) FROM written
 
 def write(conn, fetched: dict[str, list[yahoo_funds.Holding]], today: dt.date, tally: Tally) -> None:
     """Store the fetched holdings in one transaction; fills in the tally's write counts."""
-    rows = [
-        (symbol, json.dumps([h.as_json() for h in holdings]), len(holdings))
-        for symbol, holdings in sorted(fetched.items())
-    ]
+    # Through the write path's checks: a NUL in a holding's name would fail the whole JSONB write.
+    checked, _ = check_rows(conn, "raw_holdings_history", (
+        {"symbol": symbol, "as_of_date": today, "holdings": [h.as_json() for h in holdings],
+         "holdings_count": len(holdings)}
+        for symbol, holdings in sorted(fetched.items())), ("symbol", "as_of_date"))
+    rows = [(row["symbol"], json.dumps(row["holdings"]), row["holdings_count"]) for row in checked]
     if not rows:
         return
     with database_errors("writing ETF holdings"), conn, conn.cursor() as cur:

@@ -32,6 +32,7 @@ import psycopg2
 
 from divpipe.config import Settings, get_settings
 from divpipe.db.connect import connect
+from divpipe.db.failures import rollback_quietly
 from divpipe.db.upsert import UpsertResult, bulk_upsert
 from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import FanoutStats, Skip, describe
@@ -180,19 +181,10 @@ def _db(what: str, err: psycopg2.Error) -> DatabaseError:
 
 def track_tickers(conn, tickers: tuple[str, ...]) -> int:
     """Add the named symbols that raw_stocks does not have yet; return how many."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO raw_stocks (symbol, discovered_from)"
-                " SELECT t, 'cli' FROM unnest(%s::text[]) AS t ON CONFLICT (symbol) DO NOTHING",
-                (list(tickers),),
-            )
-            added = cur.rowcount
-        conn.commit()
-    except psycopg2.Error as err:
-        conn.rollback()
-        raise _db("adding --tickers to raw_stocks", err) from err
-    return added
+    # fill_only: a tracked symbol keeps where it was discovered from.
+    result = bulk_upsert(conn, "raw_stocks", ({"symbol": t, "discovered_from": "cli"} for t in tickers),
+                         ("symbol",), fill_only=True)
+    return result.inserted
 
 
 def load_plans(conn, options: Options, settings: Settings) -> list[Plan]:
@@ -350,20 +342,21 @@ class Writer:
                                 (batch.prices_done,))
                 if batch.last_close:
                     # Company data is refreshed monthly; the price should not be a month old.
-                    cur.execute("UPDATE raw_stocks s SET price = v.close"
-                                "  FROM unnest(%s::text[], %s::numeric[]) AS v(symbol, close)"
-                                " WHERE s.symbol = v.symbol AND s.price IS DISTINCT FROM v.close",
-                                (list(batch.last_close), list(batch.last_close.values())))
+                    # Through the one write path (a close that fits no column stays out); not
+                    # counted in the summary's raw_stocks line, which counts company data.
+                    bulk_upsert(conn, "raw_stocks",
+                                ({"symbol": s, "price": c} for s, c in batch.last_close.items()),
+                                ("symbol",), commit=False)
                 if batch.company_attempted:
                     cur.execute("UPDATE raw_stocks SET company_attempted_at = now() WHERE symbol = ANY(%s)",
                                 (batch.company_attempted,))
             exclusions.record_successes(conn, batch.succeeded)
             conn.commit()
         except psycopg2.Error as err:
-            conn.rollback()
+            rollback_quietly(conn)
             raise _db("writing a batch", err) from err
         except BaseException:
-            conn.rollback()
+            rollback_quietly(conn)
             raise
         self.batches += 1
 
@@ -453,7 +446,7 @@ def _count_failures(conn, failures, settings: Settings, failed_run: bool) -> Non
         counts = exclusions.record_failures(conn, missing, settings.exclude_after_failures)
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     for count in counts:
         if count.excluded:
@@ -471,7 +464,9 @@ def _summary(stats: FanoutStats, writer: Writer, failures, company_failures, htt
              marker, stats.ok, stats.failed, stats.skipped, stats.total, elapsed,
              (stats.ok + stats.failed + stats.skipped) / max(elapsed, 1e-9))
     for table, result in writer.totals.items():
-        log.info("   %s: %d inserted, %d updated", table, result.inserted, result.updated)
+        bad = (f", {result.rejected} rows rejected, {result.nulled} bad values left NULL"
+               if result.rejected or result.nulled else "")
+        log.info("   %s: %d inserted, %d updated%s", table, result.inserted, result.updated, bad)
     log.info("   HTTP requests: %s; %d rate-limit pause(s)", yahoo_fetch.describe_request_counts(http_before),
              stats.rate_limited)
     # The fetch phase alone, without start-up (imports, bookmarks) and the summary.

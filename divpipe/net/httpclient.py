@@ -17,12 +17,14 @@ import json as _json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -48,6 +50,15 @@ class _BodyTooLarge(Exception):
 
 class _Malformed(Exception):
     pass
+
+
+class ResponseDeadline(requests.exceptions.Timeout):
+    """The whole response took longer than HTTP_TOTAL_TIMEOUT.
+
+    The read timeout bounds each wait for data; a server that trickles a byte
+    now and then never trips it. A timeout like any other: retried, then
+    FetchError ("last status ResponseDeadline").
+    """
 
 
 @dataclass
@@ -223,18 +234,33 @@ class HttpClient:
 
     def _once(self, target, params, extra, asked_url) -> Response:
         timeout = (self.settings.http_connect_timeout, self.settings.http_read_timeout)
-        cap = self.settings.http_max_bytes
+        total = self.settings.http_total_timeout
+        deadline = time.monotonic() + total
+        cap = self.settings.max_bytes(self.source)
         with self._session.get(target, params=params, headers=extra, timeout=timeout,
                                stream=True, allow_redirects=False) as raw:
             declared = raw.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > cap:
                 raise _BodyTooLarge(f"{declared} bytes declared, limit {cap}")
             chunks, size = [], 0
-            for chunk in raw.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > cap:
-                    raise _BodyTooLarge(f"more than {cap} bytes")
-                chunks.append(chunk)
+            try:
+                while True:
+                    if time.monotonic() > deadline:
+                        raise ResponseDeadline(f"response not complete after HTTP_TOTAL_TIMEOUT={total:g}s")
+                    # read1 returns what has arrived (after at most one read timeout),
+                    # so the deadline is checked however slowly the bytes come.
+                    chunk = raw.raw.read1(64 * 1024, decode_content=True)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > cap:
+                        raise _BodyTooLarge(f"more than {cap} bytes")
+                    chunks.append(chunk)
+            except urllib3.exceptions.HTTPError as exc:
+                # What iter_content would have raised: cut bodies, resets, read timeouts.
+                if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+                    raise requests.exceptions.ReadTimeout(type(exc).__name__) from None
+                raise requests.exceptions.ChunkedEncodingError(type(exc).__name__) from None
             return Response(
                 status=raw.status_code,
                 content=b"".join(chunks),

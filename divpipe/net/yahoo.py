@@ -8,7 +8,7 @@ once, at class level. Our own sessions (divpipe.net.httpclient) are marked and
 pass through untouched: they already did all of this themselves.
 
 Retries follow divpipe.net.retrypolicy, like our own client's: 5xx,
-timeouts and resets are tried again HTTP_RETRIES times with backoff; only
+timeouts, resets and 200s whose JSON body is garbled are tried again HTTP_RETRIES times with backoff; only
 the last answer (or exception) reaches yfinance, unchanged. A 429 is not
 retried here: it pauses every Yahoo request of the run, and yfinance
 turns it into YFRateLimitError, on which the Yahoo jobs' fan-out retries the
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -141,15 +142,33 @@ def _send(attempt_once, session, host: str, path: str, redirected: bool):
                                  retrypolicy.MAX_RETRY_AFTER))
                 _gave_up(host, path, status)
                 return response
-            if status not in RETRY_STATUSES:
+            garbled = is_yahoo and status == 200 and _garbled_json(path, response)
+            if status not in RETRY_STATUSES and not garbled:
                 return response
             if last:
-                _gave_up(host, path, status)
+                _gave_up(host, path, "garbled body" if garbled else status)
                 return response
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = None if garbled else retry_after_seconds(response.headers.get("Retry-After"))
         delay = retrypolicy.wait_before_retry(attempt, settings.http_backoff, retry_after)
         log.debug("retried %s%s, %.2fs later", host, path, delay)
     raise AssertionError("unreachable")
+
+
+# Yahoo's data endpoints answer JSON; a 200 whose body does not parse is a
+# damaged answer (cut or garbled on the way), worth fetching again like a 5xx.
+_JSON_PATHS = ("/v8/finance/chart/", "/v10/finance/quoteSummary/", "/v7/finance/quote",
+               "/ws/fundamentals-timeseries/")
+
+
+def _garbled_json(path: str, response) -> bool:
+    body = getattr(response, "content", None)
+    if body is None or not path.startswith(_JSON_PATHS):
+        return False
+    try:
+        json.loads(body)
+    except (ValueError, TypeError):
+        return True
+    return False
 
 
 def _file_cookies_under_yahoo(session) -> None:

@@ -21,6 +21,9 @@ class InvalidValue(ValueError):
 
 # What sources write for "no value". Compared after stripping and lower-casing.
 _MISSING = {"", "n/a", "na", "-", "--", "—", "–", "none", "null"}
+# In a symbol column only blanks and the sources' explicit markers mean "no
+# symbol": NA, NONE and NULL are listed tickers (NA is Keystone's ETF).
+_SYMBOL_MISSING = {"", "n/a", "-", "--", "—", "–"}
 
 # Dates outside this range are typos or placeholders (01/01/1900), not dividends.
 MIN_YEAR, MAX_YEAR = 1970, 2100
@@ -156,11 +159,16 @@ _MARKS = re.compile(r"®|™|℠|\((?:R|TM|SM)\)", re.IGNORECASE)
 
 def symbol(value: Any) -> str:
     """" ulty® " -> "ULTY", "BRK-B" -> "BRK.B". Raises InvalidValue; never strips digits."""
-    if is_missing(value):
+    if value is None or (isinstance(value, str) and value.strip().lower() in _SYMBOL_MISSING):
         raise InvalidValue("symbol is missing")
     if not isinstance(value, str):
         raise InvalidValue(f"symbol is not text: {type(value).__name__}")
-    cleaned = _MARKS.sub("", value).strip().upper()
+    cleaned = _MARKS.sub("", value).strip()
+    # Checked before upper-casing: Unicode folds "ﬁx" to FIX, "ß" to SS and "ıbm"
+    # to IBM, real tickers that the source never named.
+    if not cleaned.isascii():
+        raise InvalidValue(f"not a valid symbol: {_show(value)}")
+    cleaned = cleaned.upper()
     if not _SYMBOL.match(cleaned):
         raise InvalidValue(f"not a valid symbol: {_show(value)}")
     return cleaned.replace("-", ".")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bs4 import BeautifulSoup
+from lxml import etree
 
 from divpipe.errors import SourceFormatError
 
@@ -55,8 +55,8 @@ def require(mapping: Any, key: str, source: str, url: str, where: str) -> Any:
     return mapping[key]
 
 
-def html_soup(body: bytes, source: str, url: str) -> BeautifulSoup:
-    """The parsed page; SourceFormatError when it is empty or cut short.
+def _check_html(body: bytes, source: str, url: str) -> None:
+    """SourceFormatError when the page is empty or cut short.
 
     HTML parsers happily read half a page, and half a table would be stored
     as if it were the whole one: a page without its closing </html> is refused.
@@ -65,28 +65,123 @@ def html_soup(body: bytes, source: str, url: str) -> BeautifulSoup:
         raise SourceFormatError(source, url, "empty body")
     if b"</html>" not in body[-4096:].lower():
         raise SourceFormatError(source, url, "HTML page without its closing </html> (truncated body?)")
+
+
+def _stream_html(body: bytes, source: str, url: str, target):
+    """Feed the page to `target` through libxml2's HTML parser: events, no tree.
+
+    One pass, in time and memory linear in the page whatever its nesting (a
+    tree walked with find_parent was quadratic in nested tables), and nothing
+    kept but what the target collects.
+    """
+    _check_html(body, source, url)
+    parser = etree.HTMLParser(target=target, recover=True, no_network=True, huge_tree=False)
     try:
-        return BeautifulSoup(decode(body), "lxml")
+        parser.feed(decode(body))
+        return parser.close()
+    except _TooManyTables:
+        raise SourceFormatError(source, url, f"more than {MAX_TABLES} tables: not a page this parser reads"
+                                ) from None
     except Exception as err:  # noqa: BLE001 - a parser crash on garbage is a format error too
         raise SourceFormatError(source, url, f"unparsable HTML ({type(err).__name__})") from None
 
 
+# No page we read has more than a handful of tables; a page with thousands
+# (hostile, or nested markup gone wrong) is refused before it costs memory.
+MAX_TABLES = 1000
+
+
+class _TooManyTables(Exception):
+    pass
+
+
+class _Tables:
+    """Parser target: every <table> as rows of cell texts, nested tables apart."""
+
+    _SKIP = frozenset({"script", "style"})
+
+    def __init__(self):
+        self.tables: list[list[list[str]]] = []
+        # One frame per open <table>: its rows, the row and the cell being read.
+        self._frames: list[dict] = []
+        self._skipping = 0
+
+    def start(self, tag, attrib):
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag == "table":
+            if len(self.tables) >= MAX_TABLES:
+                raise _TooManyTables
+            rows: list[list[str]] = []
+            self.tables.append(rows)
+            self._frames.append({"rows": rows, "row": None, "cell": None})
+        elif self._frames:
+            frame = self._frames[-1]
+            if tag == "tr":
+                frame["row"], frame["cell"] = [], None
+            elif tag in ("td", "th") and frame["row"] is not None:
+                frame["cell"] = []
+
+    def end(self, tag):
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag == "table":
+            if self._frames:
+                self._frames.pop()
+        elif self._frames:
+            frame = self._frames[-1]
+            if tag in ("td", "th") and frame["cell"] is not None:
+                # Strings joined by a space, then whitespace collapsed: "a<b>b</b>" reads "a b".
+                frame["row"].append(" ".join(" ".join(frame["cell"]).split()))
+                frame["cell"] = None
+            elif tag == "tr" and frame["row"] is not None:
+                if frame["row"]:
+                    frame["rows"].append(frame["row"])
+                frame["row"] = frame["cell"] = None
+
+    def data(self, text):
+        # Text belongs to the innermost open table's cell; a nested table's text is its own.
+        if self._frames and not self._skipping and self._frames[-1]["cell"] is not None:
+            self._frames[-1]["cell"].append(text)
+
+    def comment(self, text):
+        pass
+
+    def close(self):
+        return self.tables
+
+
+class _Links:
+    """Parser target: the href of every <a>, in page order."""
+
+    def __init__(self):
+        self.hrefs: list[str] = []
+
+    def start(self, tag, attrib):
+        if tag == "a" and attrib.get("href"):
+            self.hrefs.append(attrib["href"])
+
+    def end(self, tag):
+        pass
+
+    def data(self, text):
+        pass
+
+    def comment(self, text):
+        pass
+
+    def close(self):
+        return self.hrefs
+
+
 def html_tables(body: bytes, source: str, url: str) -> list[list[list[str]]]:
     """Every <table> of an HTML page as rows of cell texts (header row included)."""
-    soup = html_soup(body, source, url)
-    tables = []
-    for table in soup.find_all("table"):
-        rows = []
-        for tr in table.find_all("tr"):
-            # Rows of a nested table belong to that table, not this one.
-            if tr.find_parent("table") is not table:
-                continue
-            cells = [" ".join(cell.get_text(" ").split())
-                     for cell in tr.find_all(["th", "td"]) if cell.find_parent("tr") is tr]
-            if cells:
-                rows.append(cells)
-        tables.append(rows)
-    return tables
+    return _stream_html(body, source, url, _Tables())
+
+
+def html_links(body: bytes, source: str, url: str) -> list[str]:
+    """The href of every link of an HTML page, in page order."""
+    return _stream_html(body, source, url, _Links())
 
 
 def _label(header: str) -> str:

@@ -23,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 
 from divpipe.errors import SourceFormatError
+from divpipe.values import sane_date
 
 SOURCE = "yahoo"
 CHART_URL = "https://query2.finance.yahoo.com/v8/finance/chart/{symbol}"
@@ -36,6 +38,8 @@ QUOTE_SUMMARY_URL = "https://query2.finance.yahoo.com/v10/finance/quoteSummary/{
 # Scales of the NUMERIC columns (001_schema.sql).
 PRICE_SCALE = 6       # raw_stock_prices.*, raw_stocks.price
 AMOUNT_SCALE = 8      # raw_dividends.amount, raw_stock_splits.ratio, raw_stocks.dividend_yield
+# Currencies Yahoo quotes in a minor unit (case matters: "GBp" is pence, "GBP" pounds).
+MINOR_UNITS = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100), "ILA": ("ILS", 100)}
 EXPENSE_SCALE = 6     # raw_stocks.expense_ratio
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
@@ -52,14 +56,18 @@ EXCHANGE_NAMES = {
 }
 
 
+# ASCII letters only: str.upper() folds "ﬁ" to FI and "ß" to SS, inventing tickers.
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def to_yahoo_symbol(symbol: str) -> str:
     """BRK.B -> BRK-B (Yahoo answers BRK.B with the delisted-symbol 404)."""
-    return symbol.strip().upper().replace(".", "-")
+    return symbol.strip().translate(_ASCII_UPPER).replace(".", "-")
 
 
 def from_yahoo_symbol(symbol: str) -> str:
     """BRK-B -> BRK.B, the spelling the exchanges and our tables use."""
-    return symbol.strip().upper().replace("-", ".")
+    return symbol.strip().translate(_ASCII_UPPER).replace("-", ".")
 
 
 class PriceBar(NamedTuple):
@@ -189,11 +197,28 @@ def _integer(value: Any) -> int | None:
     return None if number is None else round(number)
 
 
+# UTF-8 read as Latin-1 once too often starts its non-ASCII characters with these.
+_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]")
+
+
+def undouble(text: str) -> str:
+    """ "IndexÂ®" -> "Index®": Yahoo serves some names UTF-8-encoded twice.
+
+    Only text that decodes cleanly is changed, so a real "Â" stays.
+    """
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def _text(value: Any) -> str | None:
     value = _raw(value)
     if not isinstance(value, str):
         return None
-    cleaned = " ".join(value.split())
+    cleaned = " ".join(undouble(value).split())
     return cleaned or None
 
 
@@ -237,11 +262,15 @@ def parse_history(symbol: str, frame: Any) -> Chart:
                         if finite_number(raw) and (value := to_decimal(raw, scale)) is not None and value > 0)
 
     for day, o, h, lo, c, adj, vol in zip(dates, opens, highs, lows, closes, adjusted, volumes, strict=True):
-        if c is None or day.weekday() >= 5:
-            # An event-only row (NaN prices) or a row no exchange traded on.
+        if c is None or day.weekday() >= 5 or c <= 0 or not sane_date(day):
+            # An event-only row (NaN prices), a row no exchange traded on, or
+            # not a bar at all (a close of zero or less, a 1900 or 9999 date).
             chart.dropped_rows += 1
             continue
+        o, h, lo, adj = (v if v is None or v > 0 else None for v in (o, h, lo, adj))
         chart.prices.append(PriceBar(symbol, day, o, h, lo, c, adj, vol))
+    chart.dividends[:] = [d for d in chart.dividends if sane_date(d.ex_date)]
+    chart.splits[:] = [s for s in chart.splits if sane_date(s.split_date)]
     return chart
 
 
@@ -292,6 +321,10 @@ def parse_info(symbol: str, info: Any) -> Company:
                   if (p := to_decimal(info.get(key), PRICE_SCALE)) is not None), None)
     quote_type = _text(info.get("quoteType"))
     currency = _text(info.get("currency"))
+    if currency in MINOR_UNITS and price is not None:
+        # London prices in pence ("GBp"): stored in pounds, so "GBP" means what it says.
+        currency, divisor = MINOR_UNITS[currency]
+        price = to_decimal(price / divisor, PRICE_SCALE)
     return Company(
         symbol=symbol,
         company=_text(info.get("longName")) or _text(info.get("shortName")),

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from divpipe.errors import SourceFormatError
 from divpipe.sources import normalize
-from divpipe.sources.payload import html_soup, table_with_columns
+from divpipe.sources.payload import html_links, table_with_columns
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "yieldmax"
@@ -45,11 +45,12 @@ def fund_request(ticker: str) -> str:
 
 def parse_fund_list(body: bytes, url: str) -> ParseResult[str]:
     """The fund tickers linked from the list page, in page order, each once."""
-    soup = html_soup(body, SOURCE, url)
     result: ParseResult[str] = ParseResult()
-    for link in soup.find_all("a", href=True):
-        href = link["href"]
-        match = _FUND_PATH.match(urlsplit(href).path) if isinstance(href, str) else None
+    for href in html_links(body, SOURCE, url):
+        try:
+            match = _FUND_PATH.match(urlsplit(href).path)
+        except ValueError:  # an href no URL parser reads ("http://[")
+            continue
         if not match:
             continue
         try:
