@@ -129,6 +129,11 @@ FIELDS: list[Field] = [
           minimum=1),
     Field("MAX_FAILURE_RATIO", "float", 0.2, "main update exits 1 when more symbols than this fail",
           minimum=0.0, maximum=1.0),
+    Field("BACKFILL_DAYS", "int", 252, "exchange sessions a backfill covers back from the last one when no --start",
+          minimum=1, maximum=25200),
+    Field("BACKFILL_MERGE_SESSIONS", "int", 252,
+          "a backfill asks for two gaps of a symbol in one request when at most this many stored sessions "
+          "lie between them", minimum=0),
     Field("SCRAPE_MAX_FAILED_PAGE_RATIO", "float", 0.2,
           "a scraper exits 1 and writes nothing when more of its pages than this fail (fewer are skipped)",
           minimum=0.0, maximum=1.0),

@@ -12,6 +12,7 @@ from divpipe.entry import run as run_entry
 
 MODES = {
     "update": "divpipe.jobs.update",
+    "backfill": "divpipe.jobs.backfill",
     "discover": "divpipe.jobs.discover",
     "refresh-companies": "divpipe.jobs.companies",
     "update-holdings": "divpipe.jobs.holdings",

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from divpipe.config import get_settings
 from divpipe.errors import DatabaseError
 from divpipe.fanout import CoolDown, FanoutStats, Outcome, describe, fanout
-from divpipe.market_time import EXCHANGE_TZ_NAME
+from divpipe.market_time import EXCHANGE_TZ, EXCHANGE_TZ_NAME
 from divpipe.net import counters
 from divpipe.net import yahoo as net_yahoo
 from divpipe.net.hosts import source_for_host
@@ -123,19 +123,42 @@ def _ticker(symbol: str):
     return yf.Ticker(source.to_yahoo_symbol(symbol))
 
 
-def fetch_chart(symbol: str, start: dt.date) -> source.Chart:
-    """Prices, dividends and splits of `symbol` from `start` (inclusive) to now, in ONE chart request.
+def fetch_chart(symbol: str, start: dt.date, end: dt.date | None = None) -> source.Chart:
+    """Prices, dividends and splits of `symbol` from `start` to `end` (both inclusive; no
+    `end`: to now), in ONE chart request.
 
     A ticker whose timezone is not in yfinance's persistent cache costs one
     extra small chart request the first time. Never uses `Ticker.dividends`
-    or `.splits`: each of those fetches the whole history.
+    or `.splits`: each of those fetches the whole history. The chart's
+    `first_trade_date` is Yahoo's own (the answer's metadata; no extra request).
     """
     settings = get_settings()
-    frame = _ticker(symbol).history(
+    ticker = _ticker(symbol)
+    frame = ticker.history(
         start=start.isoformat(), interval="1d", actions=True, auto_adjust=False,
+        # yfinance's end is exclusive.
+        end=(end + dt.timedelta(days=1)).isoformat() if end is not None else None,
         timeout=settings.http_read_timeout,
     )
-    return source.parse_history(symbol, frame)
+    chart = source.parse_history(symbol, frame)
+    chart.first_trade_date = _first_trade_date(ticker)
+    return chart
+
+
+def _first_trade_date(ticker) -> dt.date | None:
+    # The metadata of the answer just received: read the attribute, never the
+    # `history_metadata` property, which asks Yahoo again when it is missing.
+    scraper = getattr(ticker, "_price_history", None)
+    meta = getattr(scraper, "_history_metadata", None) or {}
+    first = meta.get("firstTradeDate")
+    try:
+        if isinstance(first, int | float):
+            return dt.datetime.fromtimestamp(first, dt.UTC).astimezone(EXCHANGE_TZ).date()
+        if first is not None and hasattr(first, "date"):  # a Timestamp, when yfinance converted it
+            return first.date()
+    except (OverflowError, OSError, ValueError):
+        pass
+    return None
 
 
 def fetch_company(symbol: str) -> source.Company:

@@ -116,6 +116,7 @@ class Chart:
     dividends: list[YahooDividend] = field(default_factory=list)
     splits: list[Split] = field(default_factory=list)
     dropped_rows: int = 0  # rows without prices (event-only rows) or dated on a weekend
+    first_trade_date: dt.date | None = None  # the first day Yahoo has for the symbol, when it says
 
     @property
     def empty(self) -> bool:
