@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from divpipe.db.connect import mask_url
 from divpipe.jobs.modes import main
 from divpipe.net import yahoo as net_yahoo
 from tests.test_update_e2e import SIM_TODAY, chart_requests, q, stored
@@ -146,7 +147,8 @@ def test_a_database_error_stops_the_run_with_one_line(make_sim, db_url, conn, ca
     conn.commit()
     code, err = backfill(capsys, "--tickers", ",".join(symbols), "--days", "10", "--workers", "1")
     assert code == 1
-    assert err.strip().splitlines()[-1] == "❌ writing raw_stock_prices: disk full (simulated)"
+    assert err.strip().splitlines()[-1] == ("❌ writing raw_stock_prices: disk full (simulated)"
+                                            f" (database {mask_url(db_url)})")
     # Nothing half-written: the symbol's transaction rolled back, dividends and splits with it.
     assert stored(conn, "SELECT count(*) FROM raw_dividends") == {(0,)}
     assert stored(conn, "SELECT count(*) FROM raw_stock_prices") == {(0,)}
