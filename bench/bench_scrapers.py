@@ -38,7 +38,7 @@ RUNS = [
     ("nasdaq", "scrape_nasdaq_dividends.py", ["--start", str(START), "--end", str(END)]),
     ("cboe", "scrape_cboe_dividends.py", ["--years", str(TODAY.year)]),
     ("yieldmax", "scrape_yieldmax.py", []),
-    ("nyse", "scrape_nyse_dividends.py", ["--start", str(START), "--end", str(END)]),
+    ("nyse", "scrape_nyse_dividends.py", []),
     ("snowball", "scrape_snowball_dividends.py", ["--category", "us-popular-div"]),
 ]
 

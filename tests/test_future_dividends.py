@@ -223,5 +223,45 @@ def test_command_line_end_to_end(db_env, conn):
     proc = run_mode(db_env, "--days-ahead", "30")
     assert proc.returncode == 0, proc.stderr
     assert "⚠️ conflicting amounts for O" in proc.stderr
-    assert "✅ future dividends" in proc.stderr and "1 rows (1 new" in proc.stderr
+    assert "✅ future dividends" in proc.stderr and "1 distribution (1 new" in proc.stderr
     assert len(future_rows(conn)) == 1
+
+
+def distributions_of(conn):
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT symbol, ex_date, distribution_type, seq, amount, source FROM raw_future_dividends"
+                    " ORDER BY symbol, ex_date, distribution_type, seq")
+        return cur.fetchall()
+
+
+def test_several_distributions_on_one_ex_date_are_each_kept_and_counted(conn, caplog):
+    # NASDAQ lists MAIN's monthly and supplemental dividends (no type); CBOE only the
+    # regular one; NYSE only dates. Two distributions, from the source that lists both.
+    add(conn, "nasdaq", "MAIN", day(5), Decimal("0.25"), seq=1)
+    add(conn, "nasdaq", "MAIN", day(5), Decimal("0.30"), seq=2)
+    add(conn, "cboe", "MAIN", day(5), Decimal("0.25"), distribution_type="regular")
+    add(conn, "nyse", "MAIN", day(5), None, record_date=day(4))
+    # One distribution: the first known type in precedence order names it.
+    add(conn, "yieldmax", "ULTY", day(6), Decimal("0.45"))
+    add(conn, "cboe", "ULTY", day(6), Decimal("0.45"), distribution_type="special")
+
+    with caplog.at_level(logging.INFO, logger="divpipe.jobs.future_dividends"):
+        result = fd.consolidate(conn, TODAY, 90)
+    assert distributions_of(conn) == [
+        ("MAIN", day(5), "unknown", 1, Decimal("0.25"), "nasdaq"),
+        ("MAIN", day(5), "unknown", 2, Decimal("0.30"), "nasdaq"),
+        ("ULTY", day(6), "special", 1, Decimal("0.45"), "yieldmax"),
+    ]
+    assert (result.total, result.several, result.inserted) == (3, 2, 3)
+    assert result.conflicts == []  # two amounts of two distributions are no conflict
+    assert "3 distributions (3 new, 0 changed, 0 removed; 2 sharing an ex-date" in fd.summary_line(result)
+
+    again = fd.consolidate(conn, TODAY, 90)
+    assert (again.inserted, again.updated, again.removed) == (0, 0, 0)
+
+    # A corrected supplemental amount updates its own row.
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE raw_dividends_nasdaq SET amount = 0.31 WHERE symbol = 'MAIN' AND seq = 2")
+    corrected = fd.consolidate(conn, TODAY, 90)
+    assert (corrected.inserted, corrected.updated, corrected.removed, corrected.total) == (0, 1, 0, 3)
+    assert distributions_of(conn)[1] == ("MAIN", day(5), "unknown", 2, Decimal("0.31"), "nasdaq")

@@ -68,7 +68,8 @@ def test_detail_page_one_row_per_symbol_with_notice_fields():
         "symbol": "ABC", "ex_date": dt.date(2026, 11, 13), "amount": Decimal("0.1234"),
         "payment_date": dt.date(2026, 11, 20), "record_date": dt.date(2026, 11, 13),
         "declaration_date": dt.date(2026, 11, 2), "company_name": "ABC Income Fund",
-        "frequency": "Monthly", "distribution_type": "Income", "firm_name": "ABC Funds & Co",
+        "frequency": "Monthly", "distribution_type": "regular", "seq": 1, "source_type": "Income",
+        "firm_name": "ABC Funds & Co",
         "detail_key": NOTICE.detail_key, "source_url": url,
     }
     assert (second.symbol, second.amount) == ("XYZ", Decimal("1.50"))

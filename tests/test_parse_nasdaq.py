@@ -39,6 +39,7 @@ def test_the_documented_example_row():
         "payment_date": dt.date(2026, 10, 16), "record_date": dt.date(2026, 10, 2),
         "declaration_date": dt.date(2026, 9, 8), "company_name": "Alico, Inc. Common Stock",
         "indicated_annual_dividend": Decimal("0.2"), "source_url": URL,
+        "distribution_type": "unknown", "seq": 1,
     }
 
 

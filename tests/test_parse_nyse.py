@@ -23,6 +23,7 @@ def test_rows_carry_dates_and_never_an_amount():
         "symbol": "BRK.B", "ex_date": dt.date(2026, 11, 25), "amount": None, "payment_date": None,
         "record_date": dt.date(2026, 11, 20), "declaration_date": dt.date(2026, 11, 1),
         "security_name": "Berkshire Hathaway Inc. Class B", "source_url": nyse.URL,
+        "distribution_type": "unknown", "seq": 1,
     }
     assert (second.symbol, second.ex_date, second.record_date) == ("XYZ", dt.date(2026, 12, 1), None)
 

@@ -41,6 +41,7 @@ def test_items_and_page_count():
         "payment_date": dt.date(2026, 12, 15), "record_date": None, "declaration_date": dt.date(2026, 11, 10),
         "company_name": "Realty Income", "currency": "USD", "frequency": "monthly", "status": "declared",
         "category": "us-popular-div", "source_url": URL,
+        "distribution_type": "unknown", "seq": 1, "source_type": None,
     }
 
 

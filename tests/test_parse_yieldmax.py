@@ -50,6 +50,7 @@ def test_distributions_with_roc_quirks():
         "symbol": "ULTY", "ex_date": dt.date(2026, 11, 19), "amount": Decimal("0.4511"),
         "payment_date": dt.date(2026, 11, 20), "record_date": dt.date(2026, 11, 19),
         "declaration_date": dt.date(2026, 11, 18), "roc_pct": Decimal("95.12"), "source_url": url,
+        "distribution_type": "unknown", "seq": 1,
     }
     assert second.roc_pct is None and second.amount == Decimal("0.0860")
 

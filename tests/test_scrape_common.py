@@ -16,10 +16,13 @@ def rec(symbol="ABC", amount="0.25", url="u1"):
 
 
 def test_repeats_from_two_pages_collapse_and_conflicts_are_rejected():
-    harvest = scrape.Harvest(records=[rec(), rec(url="u2"), rec(amount="0.30"), rec("XYZ")])
+    # Page u1 lists two distributions of ABC; u2 repeats the first; u3 says the
+    # first is 0.30: two pages disagree about one distribution.
+    harvest = scrape.Harvest(records=[rec(), rec(url="u2"), rec(amount="0.30", url="u3"), rec("XYZ"),
+                                      rec(amount="0.40")])
     kept = scrape.unique_by_key(harvest, "nasdaq")
-    assert [(r.symbol, r.amount, r.source_url) for r in kept] == [
-        ("ABC", Decimal("0.25"), "u1"), ("XYZ", Decimal("0.25"), "u1")]
+    assert sorted((r.symbol, r.seq, r.amount, r.source_url) for r in kept) == [
+        ("ABC", 1, Decimal("0.25"), "u1"), ("ABC", 2, Decimal("0.40"), "u1"), ("XYZ", 1, Decimal("0.25"), "u1")]
     [conflict] = harvest.rejected
     assert conflict.reason == "conflicts with another nasdaq row for ABC 2026-11-02"
 

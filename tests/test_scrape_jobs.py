@@ -140,7 +140,8 @@ def test_nasdaq_window_is_stored_once_and_a_rerun_writes_nothing(site, env, conn
     assert again.returncode == 0 and "0 inserted, 0 updated" in summary(again)
 
 
-def test_nasdaq_one_changed_page_fails_the_run_and_writes_nothing(site, env, conn):
+def test_nasdaq_changed_pages_beyond_the_share_fail_the_run_and_write_nothing(site, env, conn):
+    # One page of three is more than SCRAPE_MAX_FAILED_PAGE_RATIO (0.2): systemic.
     days = dict(NASDAQ_DAYS)
     days["2026-11-03"] = json.dumps({"data": {"calendar": {"asOf": "x", "records": []}}}).encode()
     serve_nasdaq(site, days)
@@ -151,6 +152,7 @@ def test_nasdaq_one_changed_page_fails_the_run_and_writes_nothing(site, env, con
     assert "nasdaq: unexpected response from https://api.nasdaq.com/api/calendar/dividends?date=2026-11-03" \
            in errors[0]
     assert "has no key 'rows'" in errors[0] and "nothing written" in errors[0]
+    assert "1 of 3 pages failed (33% > SCRAPE_MAX_FAILED_PAGE_RATIO 20%)" in errors[0]
     assert rows(conn, "raw_dividends_nasdaq") == []
     # A changed shape fails every time: fetched once plus the two re-fetches, then given up.
     assert [q["date"] for _, _, q in site.hits].count("2026-11-03") == 3
@@ -174,14 +176,103 @@ def test_nasdaq_a_body_garbled_once_is_fetched_again(site, env, conn):
     assert len(rows(conn, "raw_dividends_nasdaq")) == 2
 
 
-def test_nasdaq_a_date_that_keeps_failing_fails_the_run_and_writes_nothing(site, env, conn):
+def warned(proc):
+    """The summary line of a run that skipped pages."""
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("⚠️")]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return lines[0]
+
+
+def skipped_pages(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT source, page, url, failures FROM scrape_skipped_pages ORDER BY source, page")
+        out = cur.fetchall()
+    conn.rollback()
+    return out
+
+
+def test_nasdaq_a_date_that_keeps_failing_is_skipped_recorded_and_fetched_again_next_night(site, env, conn):
     days = dict(NASDAQ_DAYS)
-    serve_nasdaq(site, days)
-    site.route(*NASDAQ, lambda q: (503, b"busy") if q["date"] == "2026-11-04" else (200, days[q["date"]]))
+    broken = {"2026-11-04"}
+
+    def handler(q):
+        if q["date"] in broken:
+            return 503, b"busy"
+        return 200, days.get(q["date"], nasdaq_doc(None))
+
+    site.route(*NASDAQ, handler)
+    proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-01", "--end", "2026-11-10")
+    assert proc.returncode == 0, proc.stderr
+    url = "https://api.nasdaq.com/api/calendar/dividends?date=2026-11-04"
+    [skip_line] = [ln for ln in proc.stderr.splitlines() if "⚠️ nasdaq: skipped" in ln]
+    assert skip_line.endswith(f"⚠️ nasdaq: skipped {url}: giving up on api.nasdaq.com/api/calendar/dividends: "
+                              f"last status 503")
+    assert "2 inserted" in warned(proc) and "1 page skipped" in warned(proc)
+    assert len(rows(conn, "raw_dividends_nasdaq")) == 2
+    assert skipped_pages(conn) == [("nasdaq", "2026-11-04", url, 1)]
+
+    # Still broken the next night: counted again. The night after, it parses, though
+    # it has left the window: its rows are stored and the record is gone.
+    again = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-05", "--end", "2026-11-10")
+    assert again.returncode == 0 and "1 page skipped" in warned(again)
+    assert skipped_pages(conn) == [("nasdaq", "2026-11-04", url, 2)]
+    broken.clear()
+    days["2026-11-04"] = nasdaq_doc([nasdaq_row("LATE", "11/4/2026", 0.5)])
+    healed = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-05", "--end", "2026-11-10")
+    assert healed.returncode == 0, healed.stderr
+    assert "1 inserted" in summary(healed)
+    assert ("LATE", dt.date(2026, 11, 4), Decimal("0.5")) in rows(conn, "raw_dividends_nasdaq")
+    assert skipped_pages(conn) == []
+
+
+NOT_AVAILABLE = json.dumps({"data": None, "message": None, "status": {
+    "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": "Data is currently not available for the "
+                                                                  "selected date."}],
+    "developerMessage": None}}).encode()
+INVALID_DATE = json.dumps({"data": None, "message": None, "status": {
+    "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": "Invalid date format. Please use yyyy-MM-dd"}],
+    "developerMessage": None}}).encode()
+
+
+def test_nasdaq_dates_not_available_are_empty_days_fetched_once(site, env, conn):
+    days = {**NASDAQ_DAYS, "2026-11-07": NOT_AVAILABLE, "2026-11-08": NOT_AVAILABLE, "2026-11-11": NOT_AVAILABLE}
+    site.route(*NASDAQ, lambda q: (200, days.get(q["date"], nasdaq_doc(None))))
+    proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-02", "--end", "2026-11-11")
+    assert proc.returncode == 0, proc.stderr
+    line = summary(proc)
+    assert "10 requests" in line and "2 inserted" in line and "3 dates not available" in line
+    named = [ln for ln in proc.stderr.splitlines() if "2026-11-07" in ln]
+    assert len(named) == 1 and "2026-11-07, 2026-11-08, 2026-11-11" in named[0]
+    assert skipped_pages(conn) == []
+
+
+def test_nasdaq_any_other_null_data_is_an_error(site, env, conn):
+    days = {**NASDAQ_DAYS, "2026-11-04": INVALID_DATE}
+    site.route(*NASDAQ, lambda q: (200, days[q["date"]]))
     proc = scrape("scrape_nasdaq_dividends.py", env, "--start", "2026-11-02", "--end", "2026-11-04")
     assert proc.returncode == 1
-    assert "giving up on api.nasdaq.com/api/calendar/dividends: last status 503" in proc.stderr
+    assert "'data' is null" in proc.stderr and "Invalid date format" in proc.stderr
+    assert [q["date"] for _, _, q in site.hits].count("2026-11-04") == 3  # re-fetched, then given up
     assert rows(conn, "raw_dividends_nasdaq") == []
+
+
+def test_nasdaq_two_distributions_on_one_ex_date_are_both_kept_and_corrected_in_place(site, env, conn):
+    listed = [nasdaq_row("MAIN", "11/6/2026", 0.30), nasdaq_row("MAIN", "11/6/2026", 0.255)]
+    site.route(*NASDAQ, lambda q: (200, nasdaq_doc(listed)))
+    args = ("--start", "2026-11-06", "--end", "2026-11-06")
+    first = scrape("scrape_nasdaq_dividends.py", env, *args)
+    assert "2 inserted" in summary(first)
+    stored = "symbol, ex_date, distribution_type, seq, amount"
+    assert sorted(rows(conn, "raw_dividends_nasdaq", stored)) == [
+        ("MAIN", dt.date(2026, 11, 6), "unknown", 1, Decimal("0.255")),
+        ("MAIN", dt.date(2026, 11, 6), "unknown", 2, Decimal("0.30"))]
+    listed.reverse()  # the order NASDAQ lists them in does not matter
+    assert "0 inserted, 0 updated" in summary(scrape("scrape_nasdaq_dividends.py", env, *args))
+    listed[0] = nasdaq_row("MAIN", "11/6/2026", 0.25)  # 0.255 corrected
+    fixed = scrape("scrape_nasdaq_dividends.py", env, *args)
+    assert "0 inserted, 1 updated" in summary(fixed)
+    assert [r[3:] for r in sorted(rows(conn, "raw_dividends_nasdaq", stored))] == [
+        (1, Decimal("0.25")), (2, Decimal("0.30"))]
 
 
 def test_dry_run_prints_records_and_writes_nothing(site, env, conn):
@@ -199,7 +290,8 @@ def test_dry_run_prints_records_and_writes_nothing(site, env, conn):
 @pytest.mark.parametrize(("script", "args", "what"), [
     ("scrape_nasdaq_dividends.py", ["--start", "11/02/2026"], "not a date"),
     ("scrape_nasdaq_dividends.py", ["--start", "2026-11-05", "--end", "2026-11-01"], "after --end"),
-    ("scrape_nyse_dividends.py", ["--start", "2020-01-01", "--end", "2026-01-01"], "longer than"),
+    ("scrape_nasdaq_dividends.py", ["--start", "2020-01-01", "--end", "2026-01-01"], "longer than"),
+    ("scrape_nyse_dividends.py", ["--start", "2026-01-01"], "unrecognized arguments"),
     ("scrape_cboe_dividends.py", ["--years", "2026,20x6"], "not a year"),
     ("scrape_yieldmax.py", ["--tickers", "ULTY,BAD1"], "not a valid symbol: 'BAD1'"),
     ("scrape_snowball_dividends.py", ["--category", "../etc"], "not a category"),
@@ -215,7 +307,7 @@ def test_bad_usage_is_one_line_and_exit_2(site, env, script, args, what):
 def test_every_script_documents_its_flags():
     expected = {
         "scrape_nasdaq_dividends.py": ["--start", "--end", "--dry-run"],
-        "scrape_nyse_dividends.py": ["--start", "--end", "--dry-run"],
+        "scrape_nyse_dividends.py": ["--dry-run"],
         "scrape_cboe_dividends.py": ["--years", "--dry-run"],
         "scrape_yieldmax.py": ["--tickers", "--dry-run"],
         "scrape_snowball_dividends.py": ["--category", "--dry-run"],
@@ -238,14 +330,18 @@ def nyse_page(rows_):
             b"<th>Record Date</th><th>Declaration Date</th></tr>" + body.encode() + b"</table></body></html>")
 
 
-def test_nyse_keeps_the_window_and_never_stores_an_amount(site, env, conn):
+def test_nyse_stores_every_row_it_lists_and_never_an_amount(site, env, conn):
+    # Each row is a fact the page states, whatever its ex-date: none is left out.
     site.route(*NYSE, nyse_page([["ABC", "ABC Corp", "11/05/2026", "11/04/2026", "10/20/2026"],
-                                 ["OLD", "Old Corp", "01/05/2026", "01/04/2026", "12/20/2025"]]))
-    proc = scrape("scrape_nyse_dividends.py", env, "--start", "2026-11-01", "--end", "2026-11-30")
+                                 ["OLD", "Old Corp", "01/05/2026", "01/04/2026", "12/20/2025"],
+                                 ["FAR", "Far Corp", "06/05/2027", "06/04/2027", "10/20/2026"]]))
+    proc = scrape("scrape_nyse_dividends.py", env)
     assert proc.returncode == 0, proc.stderr
-    assert "1 record parsed, 1 inserted" in summary(proc)
+    assert "3 records parsed, 3 inserted" in summary(proc)
     assert rows(conn, "raw_dividends_nyse", "symbol, ex_date, amount, record_date, security_name") == [
-        ("ABC", dt.date(2026, 11, 5), None, dt.date(2026, 11, 4), "ABC Corp")]
+        ("ABC", dt.date(2026, 11, 5), None, dt.date(2026, 11, 4), "ABC Corp"),
+        ("FAR", dt.date(2027, 6, 5), None, dt.date(2027, 6, 4), "Far Corp"),
+        ("OLD", dt.date(2026, 1, 5), None, dt.date(2026, 1, 4), "Old Corp")]
 
 
 def test_nyse_javascript_shell_says_so_and_exits_1(site, env, conn):
@@ -290,6 +386,27 @@ def test_cboe_skips_detail_pages_already_stored(site, env, conn):
     assert details == ["AB,XYZ", "Q"]
 
 
+def test_cboe_a_notice_skipped_last_year_is_fetched_again_from_its_record(site, env, conn):
+    alerts = {2026: [{"symbols": s, "declaration_dt": "2026-12-0" + str(i), "firm_name": f"{s} Trust"}
+                     for i, s in enumerate(["AA", "BB", "CC", "DD", "EE"], start=1)],
+              2027: [{"symbols": "FF", "declaration_dt": "2027-01-04", "firm_name": "FF Trust"}]}
+    broken = {"EE"}
+    site.route(*CBOE_NOTICES, lambda q: (200, json.dumps({"alerts": alerts[int(q["year"])]}).encode()))
+    site.route(*CBOE_DETAILS, lambda q: (503, b"busy") if q["symbols"] in broken else cboe_detail(q))
+    first = scrape("scrape_cboe_dividends.py", env, "--years", "2026")
+    assert first.returncode == 0, first.stderr
+    assert "4 inserted" in warned(first) and "1 page skipped" in warned(first)
+    assert [row[:2] for row in skipped_pages(conn)] == [("cboe", "EE|2026-12-05|EE Trust")]
+
+    # A new year: the 2026 list is no longer fetched, the skipped notice still is.
+    broken.clear()
+    second = scrape("scrape_cboe_dividends.py", env, "--years", "2027")
+    assert second.returncode == 0, second.stderr
+    assert "2 inserted" in summary(second)
+    assert {r[0] for r in rows(conn, "raw_dividends_cboe")} == {"AA", "BB", "CC", "DD", "EE", "FF"}
+    assert skipped_pages(conn) == []
+
+
 # -- YieldMax ---------------------------------------------------------------
 
 def yieldmax_fund(query, ticker):
@@ -313,6 +430,32 @@ def test_yieldmax_list_then_funds_and_tickers_flag_skips_the_list(site, env, con
     again = scrape("scrape_yieldmax.py", env, "--tickers", "msty")
     assert again.returncode == 0 and "0 inserted, 0 updated" in summary(again)
     assert [path for _, path, _ in site.hits] == ["/our-etfs/msty/"]
+
+
+def test_yieldmax_a_fund_page_mid_redesign_is_skipped_and_the_others_stored(site, env, conn):
+    host = "yieldmaxetfs.com"
+    funds = ["ulty", "msty", "tsly", "nvdy", "conY"]
+    site.route(host, "/our-etfs/", "".join(
+        f'<a href="https://yieldmaxetfs.com/our-etfs/{t.lower()}/">{t.upper()}</a>' for t in funds).encode()
+        + b"</html>")
+    for t in funds[:-1]:
+        site.route(host, f"/our-etfs/{t}/", yieldmax_fund({}, t))
+    # The redesigned page renamed its columns: a changed shape, every time.
+    site.route(host, "/our-etfs/cony/", b"<html><table><tr><th>Payout</th><th>Ex</th></tr></table></html>")
+    proc = scrape("scrape_yieldmax.py", env)
+    # One page of five is exactly SCRAPE_MAX_FAILED_PAGE_RATIO (0.2), not more: not systemic.
+    assert proc.returncode == 0, proc.stderr
+    assert "4 inserted" in warned(proc) and "1 page skipped" in warned(proc)
+    [line] = [ln for ln in proc.stderr.splitlines() if "⚠️ yieldmax: skipped" in ln]
+    assert "https://yieldmaxetfs.com/our-etfs/cony/" in line and "no table has the column(s)" in line
+    assert skipped_pages(conn) == [("yieldmax", "CONY", "https://yieldmaxetfs.com/our-etfs/cony/", 1)]
+
+    # The fund list fails: nothing can be found, nothing is written (skipped pages included).
+    site.route(host, "/our-etfs/", lambda q: (503, b"busy"))
+    failed = scrape("scrape_yieldmax.py", env)
+    assert failed.returncode == 1
+    assert "giving up on yieldmaxetfs.com/our-etfs/" in failed.stderr and "nothing written" in failed.stderr
+    assert skipped_pages(conn) == [("yieldmax", "CONY", "https://yieldmaxetfs.com/our-etfs/cony/", 1)]
 
 
 # -- Snowball ---------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Every dividend a scraped calendar lists with a past ex-date is in Yahoo's
 chart (through real yfinance) on the same ex-date with the same amount, and
-calendars that list the same dividend agree with each other. Read with
-minimal local parsing, independent of divpipe/sources.
+calendars that list the same dividend agree with each other. A calendar lists
+each distribution of an ex-date, Yahoo their sum: the calendars' amounts are
+summed per symbol and ex-date here. Read with minimal local parsing,
+independent of divpipe/sources.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ def _nasdaq(u, days):
     http = net.client("nasdaq")
     out = {}
     for day in days:
-        rows = http.get_json("https://api.nasdaq.com/api/calendar/dividends",
-                             params={"date": day.isoformat()})["data"]["calendar"]["rows"] or []
-        for r in rows:
-            out[(r["symbol"], _mdy(r["dividend_Ex_Date"]))] = _amount(r["dividend_Rate"])
+        data = http.get_json("https://api.nasdaq.com/api/calendar/dividends", params={"date": day.isoformat()})["data"]
+        for r in (data["calendar"]["rows"] or []) if data else []:  # no data: no calendar that day
+            key = (r["symbol"], _mdy(r["dividend_Ex_Date"]))
+            out[key] = out.get(key, 0.0) + _amount(r["dividend_Rate"])
     return out
 
 
@@ -50,9 +52,11 @@ def _snowball(u):
                 break
             for item in data:
                 if item["status"] == "declared":
-                    out[(item["ticker"], dt.date.fromisoformat(item["exDividendDate"]))] = item["perShare"]
+                    key = (item["ticker"], dt.date.fromisoformat(item["exDividendDate"]), category)
+                    out[key] = out.get(key, 0.0) + item["perShare"]
             page += 1
-    return out
+    # A symbol is in several categories: each lists its distributions once.
+    return {(symbol, ex): amount for (symbol, ex, _), amount in out.items()}
 
 
 def _cboe(u):
@@ -66,7 +70,8 @@ def _cboe(u):
             table = BeautifulSoup(page, "html.parser").find("table")
             for tr in table.find_all("tr")[1:]:
                 cells = [td.get_text(strip=True) for td in tr.find_all("td")]
-                out[(cells[0], _mdy(cells[2]))] = _amount(cells[5])
+                key = (cells[0], _mdy(cells[2]))
+                out[key] = out.get(key, 0.0) + _amount(cells[5])
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import pytest
 import requests
 
+from divpipe.sim.cli import broken_page
 from divpipe.sim.server import SimServer
 from divpipe.sim.universe import Universe
 
@@ -100,6 +102,28 @@ def test_truth_stats_and_inject_over_http(universe):
         assert stats["faults"] == {"500": 1} and stats["total"] == 1
 
 
+NASDAQ = {"X-Original-Host": "api.nasdaq.com", "User-Agent": "Mozilla/5.0", "Origin": "https://www.nasdaq.com"}
+
+
+def test_a_broken_page_fails_every_time_and_only_it(universe):
+    day = next(d.ex_date for d in universe.covered("nasdaq") if d.ex_date >= universe.today)
+    with SimServer(universe) as server:
+        assert requests.get(server.url + "/__sim/break", timeout=5, params={
+            "host": "api.nasdaq.com", "query": f"date={day}"}).json() == {"ok": True}
+        for _ in range(3):
+            assert _get(server, "/api/calendar/dividends", NASDAQ, params={"date": str(day)}).status_code == 500
+        other = _get(server, "/api/calendar/dividends", NASDAQ, params={"date": str(day + dt.timedelta(days=1))})
+        assert other.status_code == 200
+        assert requests.get(server.url + "/__sim/break", params={"kind": "boom"}, timeout=5).status_code == 400
+
+
+def test_cli_broken_page_argument():
+    assert broken_page("api.nasdaq.com?date=2026-11-20") == {
+        "host": "api.nasdaq.com", "path_prefix": None, "query": "date=2026-11-20"}
+    assert broken_page("yieldmaxetfs.com/our-etfs/ulty/") == {
+        "host": "yieldmaxetfs.com", "path_prefix": "/our-etfs/ulty/", "query": None}
+
+
 def test_cli_writes_the_port_file_serves_and_stops_on_sigterm(tmp_path):
     port_file = tmp_path / "sim.port"
     proc = subprocess.Popen([sys.executable, "-m", "divpipe", "sim", "--port", "0", "--port-file", str(port_file),
@@ -129,6 +153,7 @@ def test_cli_writes_the_port_file_serves_and_stops_on_sigterm(tmp_path):
     (["--fault-rate", "2"], "--fault-rate"),
     (["--fault-kinds", "500,fire"], "--fault-kinds"),
     (["--port-file", "/nonexistent/dir/port"], "does not exist"),
+    (["--broken-page", "/our-etfs/ulty/"], "--broken-page needs a host"),
 ])
 def test_cli_bad_usage_exits_2_with_one_line(args, message):
     proc = subprocess.run([sys.executable, "-m", "divpipe", "sim", *args], capture_output=True, text=True,

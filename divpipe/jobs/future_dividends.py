@@ -1,8 +1,17 @@
 """`update_stock_v2.py --mode future-dividends [--days-ahead 90]`.
 
 Consolidates the upcoming dividends of the five scraped tables into
-`raw_future_dividends`, one row per (symbol, ex_date) with ex_date in
+`raw_future_dividends`, one row per distribution with ex_date in
 [today, today + N], today being the exchange's date (America/New_York).
+
+How many distributions an ex-date has: as many as the source that lists the
+most of them for that symbol and ex-date (ties: the higher-ranked source).
+- One (the usual case): the sources' rows are one distribution, merged as
+  below; its type is the first known type (not "unknown") in precedence order.
+- Several (a regular and a supplemental dividend, say): the rows of that one
+  source, each with its own type, seq and values. Other sources are not
+  merged in: with several distributions and no shared key, a value could not
+  be matched to the right one.
 
 Precedence, highest first, decided separately for the amount and for each
 date column: the first source, in this order, that has a non-NULL value
@@ -65,6 +74,7 @@ class Result:
     per_source: dict[str, int]
     winners: dict[str, int]
     total: int
+    several: int  # distributions on ex-dates that have more than one
     inserted: int
     updated: int
     removed: int
@@ -101,7 +111,7 @@ def _candidates_sql() -> str:
     for rank, (name, table) in enumerate(SOURCES, start=1):
         extra = " AND (status IS NULL OR status = 'declared')" if name == "snowball" else ""
         parts.append(
-            f"SELECT {rank} AS rank, '{name}'::text AS source, symbol, ex_date, amount,"
+            f"SELECT {rank} AS rank, '{name}'::text AS source, symbol, ex_date, distribution_type, seq, amount,"
             f" payment_date, record_date, declaration_date FROM {table}"
             f" WHERE ex_date BETWEEN %(start)s AND %(end)s{extra}"
         )
@@ -115,15 +125,30 @@ def _first(column: str) -> str:
 
 _MERGE_SQL = f"""
 CREATE TEMP TABLE _future_consolidated ON COMMIT DROP AS
-SELECT symbol, ex_date,
-       {_first('amount')} AS amount,
-       {_first('payment_date')} AS payment_date,
-       {_first('record_date')} AS record_date,
-       {_first('declaration_date')} AS declaration_date,
-       COALESCE((array_agg(source ORDER BY rank) FILTER (WHERE amount IS NOT NULL))[1],
-                (array_agg(source ORDER BY rank))[1]) AS source
-FROM _future_candidates
-GROUP BY symbol, ex_date
+WITH counted AS (
+    SELECT *, count(*) OVER (PARTITION BY symbol, ex_date, source) AS n FROM _future_candidates
+),
+leader AS (
+    SELECT DISTINCT ON (symbol, ex_date) symbol, ex_date, source, n
+    FROM counted ORDER BY symbol, ex_date, n DESC, rank
+)
+SELECT c.symbol, c.ex_date,
+       COALESCE((array_agg(c.distribution_type ORDER BY c.rank)
+                 FILTER (WHERE c.distribution_type <> 'unknown'))[1], 'unknown') AS distribution_type,
+       1::smallint AS seq,
+       {_first('c.amount')} AS amount,
+       {_first('c.payment_date')} AS payment_date,
+       {_first('c.record_date')} AS record_date,
+       {_first('c.declaration_date')} AS declaration_date,
+       COALESCE((array_agg(c.source ORDER BY c.rank) FILTER (WHERE c.amount IS NOT NULL))[1],
+                (array_agg(c.source ORDER BY c.rank))[1]) AS source
+FROM _future_candidates c JOIN leader l ON l.symbol = c.symbol AND l.ex_date = c.ex_date AND l.n = 1
+GROUP BY c.symbol, c.ex_date
+UNION ALL
+SELECT c.symbol, c.ex_date, c.distribution_type, c.seq, c.amount, c.payment_date, c.record_date,
+       c.declaration_date, c.source
+FROM _future_candidates c
+JOIN leader l ON l.symbol = c.symbol AND l.ex_date = c.ex_date AND l.source = c.source AND l.n > 1
 """
 
 # A value is only replaced by a non-NULL one: when every source lost the
@@ -131,10 +156,12 @@ GROUP BY symbol, ex_date
 _UPSERT_SQL = """
 WITH written AS (
     INSERT INTO raw_future_dividends AS f
-        (symbol, ex_date, amount, payment_date, record_date, declaration_date, source, updated_at)
-    SELECT symbol, ex_date, amount, payment_date, record_date, declaration_date, source, now()
+        (symbol, ex_date, distribution_type, seq, amount, payment_date, record_date, declaration_date,
+         source, updated_at)
+    SELECT symbol, ex_date, distribution_type, seq, amount, payment_date, record_date, declaration_date,
+           source, now()
     FROM _future_consolidated
-    ON CONFLICT (symbol, ex_date) DO UPDATE SET
+    ON CONFLICT (symbol, ex_date, distribution_type, seq) DO UPDATE SET
         amount = COALESCE(EXCLUDED.amount, f.amount),
         payment_date = COALESCE(EXCLUDED.payment_date, f.payment_date),
         record_date = COALESCE(EXCLUDED.record_date, f.record_date),
@@ -154,15 +181,20 @@ WITH written AS (
 removed AS (
     DELETE FROM raw_future_dividends f
     WHERE NOT EXISTS (SELECT 1 FROM _future_consolidated c
-                      WHERE c.symbol = f.symbol AND c.ex_date = f.ex_date)
+                      WHERE c.symbol = f.symbol AND c.ex_date = f.ex_date
+                        AND c.distribution_type = f.distribution_type AND c.seq = f.seq)
     RETURNING 1
 )
 SELECT (SELECT count(*) FILTER (WHERE inserted) FROM written),
        (SELECT count(*) FILTER (WHERE NOT inserted) FROM written),
        (SELECT count(*) FROM removed),
-       (SELECT count(*) FROM _future_consolidated)
+       (SELECT count(*) FROM _future_consolidated),
+       (SELECT count(*) FROM (SELECT count(*) OVER (PARTITION BY symbol, ex_date) AS n
+                              FROM _future_consolidated) AS x WHERE n > 1)
 """
 
+# Amounts of one distribution that sources disagree on. Only ex-dates where
+# every source lists one distribution: several are different amounts by nature.
 _CONFLICTS_SQL = """
 SELECT symbol, ex_date,
        string_agg(source || '=' || trim_scale(amount)::text, ', ' ORDER BY rank)
@@ -170,6 +202,7 @@ FROM _future_candidates
 WHERE amount IS NOT NULL
 GROUP BY symbol, ex_date
 HAVING max(amount) - min(amount) > %(tolerance)s
+   AND count(*) = count(DISTINCT source)
 ORDER BY symbol, ex_date
 """
 
@@ -190,12 +223,13 @@ def consolidate(conn, today: dt.date, days_ahead: int) -> Result:
         cur.execute("SELECT source, count(*) FROM _future_consolidated GROUP BY source")
         winners = dict(cur.fetchall())
         cur.execute(_UPSERT_SQL)
-        inserted, updated, removed, total = cur.fetchone()
+        inserted, updated, removed, total, several = cur.fetchone()
     return Result(
         window=(start, end),
         per_source={name: per_source.get(name, 0) for name, _ in SOURCES},
         winners={name: winners.get(name, 0) for name, _ in SOURCES},
         total=total,
+        several=several,
         inserted=inserted,
         updated=updated,
         removed=removed,
@@ -208,8 +242,9 @@ def summary_line(result: Result) -> str:
     winners = " ".join(f"{name}={count}" for name, count in result.winners.items() if count)
     start, end = result.window
     return (
-        f"✅ future dividends {start}..{end}: {result.total} rows"
-        f" ({result.inserted} new, {result.updated} changed, {result.removed} removed);"
+        f"✅ future dividends {start}..{end}: {result.total} distribution{'' if result.total == 1 else 's'}"
+        f" ({result.inserted} new, {result.updated} changed, {result.removed} removed;"
+        f" {result.several} sharing an ex-date with another);"
         f" rows per source: {per_source}; amounts from: {winners or 'none'};"
         f" conflicts: {len(result.conflicts)}"
     )

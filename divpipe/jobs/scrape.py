@@ -1,12 +1,20 @@
 """What the five dividend scrapers share: arguments, fetching, validation, the write, the summary.
 
-A scrape run is all-or-nothing. Every page is fetched and parsed first; only
-when all of them are good are the records written, in ONE bulk upsert (one
-transaction). A page that cannot be fetched after the HTTP layer's retries,
-or whose shape changed, fails the whole run (exit 1) and nothing is written:
-a half-scraped window stored as if complete would hide the failure until
-someone noticed missing dividends. The next night's run fetches the window
-again anyway.
+A scrape run collects every page first and writes once, in ONE transaction:
+the records (one bulk upsert), the pages it had to skip, and the pages that
+parsed again after being skipped before.
+
+A page that still fails after the HTTP layer's re-fetches (it cannot be
+fetched, or its shape changed) costs only itself: it is skipped with one ⚠️
+line naming its URL and the reason, counted, and recorded in
+`scrape_skipped_pages` so that the next run fetches it again, even once it
+has left the window. The run writes the pages that parsed and exits 0.
+
+The failure is systemic, and the run exits 1 writing nothing, when the list
+or index page itself failed (nothing else can be trusted or even found), or
+when more than SCRAPE_MAX_FAILED_PAGE_RATIO of the run's pages failed (the
+site changed or is down: a half-scraped night stored as if complete would
+hide that).
 
 Rows that fail validation are different: each is skipped, logged with its
 reason and counted, and never stops the others.
@@ -27,15 +35,16 @@ from typing import Any, TypeVar
 from divpipe import net
 from divpipe.config import get_settings
 from divpipe.entry import ArgumentParser, setup_logging
-from divpipe.errors import ConfigError, DivpipeError
+from divpipe.errors import ConfigError, DivpipeError, FetchError, SourceFormatError
 from divpipe.fanout import fanout
 from divpipe.market_time import exchange_today
-from divpipe.sources import normalize
+from divpipe.sources import distributions, normalize
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 log = logging.getLogger(__name__)
 
-KEY = ("symbol", "ex_date")
+KEY = ("symbol", "ex_date", "distribution_type", "seq")
+SKIPPED_TABLE = "scrape_skipped_pages"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,6 +100,26 @@ def symbol_list(text: str) -> list[str]:
     return list(dict.fromkeys(symbols))
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a run: `key` is what the job needs to fetch it again another night
+    (a date, a ticker, a detail_key), `url` what the log names."""
+
+    key: str
+    url: str
+    carried: bool = False  # skipped on an earlier night, fetched again on this one
+
+
+@dataclass(frozen=True)
+class SkippedPage:
+    page: Page
+    reason: str
+
+
+class SystemicFailure(DivpipeError):
+    """Too many of a run's pages failed: the site changed or is down."""
+
+
 @dataclass
 class Harvest:
     """Everything a run collected before writing."""
@@ -99,6 +128,10 @@ class Harvest:
     rejected: list[Rejected] = field(default_factory=list)
     # Valid rows left out on purpose (outside the window, status "estimated"...), by reason.
     left_out: dict[str, int] = field(default_factory=dict)
+    pages: list[Page] = field(default_factory=list)  # every page fetched through `Fetcher.pages`
+    skipped: list[SkippedPage] = field(default_factory=list)
+    # Extra parts of the summary line ("3 dates not available").
+    notes: list[str] = field(default_factory=list)
 
     def add(self, result: ParseResult[Any]) -> None:
         self.records.extend(result.records)
@@ -130,6 +163,29 @@ class Fetcher:
         of a page whose shape really changed."""
         return self.client.get(url, validate=parse).validated
 
+    def pages(self, harvest: Harvest, items: Sequence[T], page_of: Callable[[T], Page],
+              fn: Callable[[T], R]) -> list[tuple[T, R]]:
+        """(item, fn(item)) for every item whose page fetched and parsed.
+
+        A page that failed for good (FetchError, SourceFormatError) is noted in
+        `harvest.skipped` and left out; any other error stops the run.
+        """
+        def attempt(item: T) -> tuple[bool, Any]:
+            try:
+                return True, fn(item)
+            except (FetchError, SourceFormatError) as err:
+                return False, str(err)
+
+        done = []
+        for item, (ok, value) in zip(items, self.map(items, attempt), strict=True):
+            page = page_of(item)
+            harvest.pages.append(page)
+            if ok:
+                done.append((item, value))
+            else:
+                harvest.skipped.append(SkippedPage(page, value))
+        return done
+
     def map(self, items: Sequence[T], fn: Callable[[T], R]) -> list[R]:
         """fn(item) for every item, concurrently; the first error stops the run and is raised."""
         results: dict[int, R] = {}
@@ -141,14 +197,21 @@ class Fetcher:
         return [results[i] for i in range(len(indexed))]
 
 
-def unique_by_key(harvest: Harvest, source: str) -> list[Dividend]:
-    """One record per (symbol, ex_date): a single upsert cannot touch a row twice.
+def by_page(record: Dividend) -> Any:
+    """The default listing a record's `seq` is counted in: the page it came from."""
+    return record.source_url
 
-    Exact repeats (a row on two overlapping pages) are dropped silently; a
-    repeat with different values is rejected, since we cannot tell which is right.
+
+def unique_by_key(harvest: Harvest, source: str, listing: Callable[[Dividend], Any] = by_page) -> list[Dividend]:
+    """One record per key: a single upsert cannot touch a row twice.
+
+    Distributions are numbered within their listing first (`distributions.numbered`).
+    The same distribution from two listings (two CBOE notices) is kept once when
+    the values agree; a repeat with different values is rejected, since we
+    cannot tell which is right.
     """
     kept: dict[tuple, Dividend] = {}
-    for record in harvest.records:
+    for record in distributions.numbered(harvest.records, listing):
         first = kept.get(record.key)
         if first is None:
             kept[record.key] = record
@@ -184,16 +247,69 @@ def _http_counts() -> tuple[int, int]:
     return sum(c["requests"] for c in counts), sum(c["retries"] for c in counts)
 
 
+def carried_pages(conn, source: str) -> list[Page]:
+    """Pages of `source` skipped on earlier nights, to fetch again (none on a dry run)."""
+    if conn is None:
+        return []
+    from divpipe.db.failures import database_errors
+
+    with database_errors(f"reading {SKIPPED_TABLE}"), conn.cursor() as cur:
+        cur.execute(f"SELECT page, url FROM {SKIPPED_TABLE} WHERE source = %s ORDER BY page", (source,))
+        pages = [Page(key, url, carried=True) for key, url in cur.fetchall()]
+    conn.rollback()  # end the read-only transaction: the fetches that follow take a while
+    return pages
+
+
+def check_systemic(source: str, harvest: Harvest, max_ratio: float) -> None:
+    """SystemicFailure when more than `max_ratio` of this night's own pages failed.
+
+    Pages carried over from earlier nights do not count: a page that is gone
+    for good must not, night after night, add up to a failed source.
+    """
+    own = [p for p in harvest.pages if not p.carried]
+    failed = [s for s in harvest.skipped if not s.page.carried]
+    if not own or not failed:
+        return
+    ratio = len(failed) / len(own)
+    if ratio > max_ratio or len(failed) == len(own):
+        first = failed[0]
+        raise SystemicFailure(
+            f"{source}: {len(failed)} of {len(own)} pages failed ({ratio:.0%} > SCRAPE_MAX_FAILED_PAGE_RATIO "
+            f"{max_ratio:.0%}), the source looks down or changed; first: {first.page.url}: {first.reason}")
+
+
+def _write(conn, table: str, records: list[Dividend], source: str, harvest: Harvest):
+    """Records, skipped pages and recovered pages, in one transaction."""
+    from divpipe.db.failures import database_errors
+    from divpipe.db.upsert import bulk_upsert
+
+    result = bulk_upsert(conn, table, (r.row() for r in records), KEY, commit=False)
+    failed = {s.page.key: s for s in harvest.skipped}
+    parsed = [p.key for p in harvest.pages if p.key not in failed]
+    with database_errors(f"writing {SKIPPED_TABLE}"), conn, conn.cursor() as cur:
+        if parsed:
+            cur.execute(f"DELETE FROM {SKIPPED_TABLE} WHERE source = %s AND page = ANY(%s)", (source, parsed))
+        for skipped in failed.values():
+            cur.execute(
+                f"INSERT INTO {SKIPPED_TABLE} AS t (source, page, url, reason) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (source, page) DO UPDATE SET url = EXCLUDED.url, reason = EXCLUDED.reason,"
+                " failures = t.failures + 1, last_failed_at = now()",
+                (source, skipped.page.key, skipped.page.url, skipped.reason[:1000]))
+    return result
+
+
 def run(
     source: str,
     table: str,
     args: argparse.Namespace,
     collect: Callable[[Fetcher, Any], Harvest],
+    listing: Callable[[Dividend], Any] = by_page,
 ) -> int:
     """Collect with `collect(fetcher, conn)`, write once, print the summary line; return the exit code.
 
     `conn` is None on a dry run. The database is opened before anything is
     fetched, so an unreachable database fails fast instead of after the crawl.
+    `listing` says which records a distribution's `seq` is counted among.
     """
     setup_logging(getattr(args, "verbose", False))
     started = time.monotonic()
@@ -204,7 +320,10 @@ def run(
 
             conn = connect()
         harvest = collect(Fetcher(source), conn)
-        records = unique_by_key(harvest, source)
+        for skipped in harvest.skipped:
+            log.warning("⚠️ %s: skipped %s: %s", source, skipped.page.url, skipped.reason)
+        check_systemic(source, harvest, get_settings().scrape_max_failed_page_ratio)
+        records = unique_by_key(harvest, source, listing)
         _log_rejected(source, harvest.rejected)
         for reason, count in sorted(harvest.left_out.items()):
             log.info("%s: %d left out: %s", source, count, reason)
@@ -212,9 +331,7 @@ def run(
             _print_records(records)
             written = "dry run, nothing written"
         else:
-            from divpipe.db.upsert import bulk_upsert
-
-            result = bulk_upsert(conn, table, (r.row() for r in records), KEY)
+            result = _write(conn, table, records, source, harvest)
             written = f"{result.inserted} inserted, {result.updated} updated"
     except DivpipeError as err:
         requests, _ = _http_counts()
@@ -226,6 +343,10 @@ def run(
             conn.close()
     requests, retries = _http_counts()
     retried = f" ({retries} retried)" if retries else ""
-    print(f"✅ {source}: {_count(requests, 'request')}{retried}, {_count(len(records), 'record')} parsed, {written}, "
-          f"{len(harvest.rejected)} rejected in {time.monotonic() - started:.1f}s")
+    extra = "".join(f", {note}" for note in harvest.notes)
+    if harvest.skipped:
+        extra += f", {_count(len(harvest.skipped), 'page')} skipped"
+    mark = "⚠️" if harvest.skipped else "✅"
+    print(f"{mark} {source}: {_count(requests, 'request')}{retried}, {_count(len(records), 'record')} parsed, "
+          f"{written}, {len(harvest.rejected)} rejected{extra} in {time.monotonic() - started:.1f}s")
     return 0

@@ -71,12 +71,20 @@ def main(argv: list[str]) -> int:
         stored = stored_detail_keys(conn) if conn is not None else set()
         fresh = [n for n in notices if n.detail_key not in stored]
         harvest.leave_out("detail page already stored", len(notices) - len(fresh))
+        listed = {n.detail_key for n in fresh}
+        # Pages skipped on an earlier night, whatever year their notice is in.
+        carried = {p.key for p in scrape.carried_pages(conn, cboe.SOURCE)}
+        fresh += [cboe.Notice.from_key(key) for key in sorted(carried - listed - stored)]
+
+        def page_of(notice: cboe.Notice) -> scrape.Page:
+            return scrape.Page(notice.detail_key, cboe.detail_request(notice),
+                               carried=notice.detail_key not in listed)
 
         def details_of(notice: cboe.Notice):
             url = cboe.detail_request(notice)
             return fetcher.get_parsed(url, lambda body: cboe.parse_detail(body, url, notice))
 
-        for result in fetcher.map(fresh, details_of):
+        for _, result in fetcher.pages(harvest, fresh, page_of, details_of):
             harvest.add(result)
         return harvest
 

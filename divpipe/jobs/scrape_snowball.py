@@ -39,12 +39,19 @@ def main(argv: list[str]) -> int:
             url = snowball.page_request(args.category, page)
             return fetcher.get_parsed(url, lambda body: snowball.parse_page(body, url, args.category))
 
+        # Page 1 is the index: its totalCount says how many pages there are.
         first = one(1)
         if first.pages > MAX_PAGES:
             raise SourceFormatError(snowball.SOURCE, snowball.page_request(args.category, 1),
                                     f"totalCount {first.total_count} implies more than {MAX_PAGES} pages")
-        pages = [first, *fetcher.map(range(2, first.pages + 1), one)]
         harvest = scrape.Harvest()
+
+        def page_of(number: int) -> scrape.Page:
+            return scrape.Page(f"{args.category}:{number}", snowball.page_request(args.category, number))
+
+        # Every page is fetched every night, so one skipped before needs no extra fetch.
+        rest = fetcher.pages(harvest, list(range(2, first.pages + 1)), page_of, one)
+        pages = [first, *(page for _, page in rest)]
         for page in pages:
             harvest.rejected.extend(page.result.rejected)
             for record in page.result.records:
@@ -54,4 +61,7 @@ def main(argv: list[str]) -> int:
                     harvest.leave_out(f"status {record.status!r} (only 'declared' is kept)")
         return harvest
 
-    return scrape.run(snowball.SOURCE, snowball.TABLE, args, collect)
+    # Pages are slices of one list sorted by payment date: two distributions of
+    # one ex-date may sit on either side of a page break, so they are numbered
+    # over the whole list.
+    return scrape.run(snowball.SOURCE, snowball.TABLE, args, collect, listing=lambda record: None)

@@ -24,17 +24,24 @@ def main(argv: list[str]) -> int:
     def collect(fetcher: scrape.Fetcher, conn) -> scrape.Harvest:
         harvest = scrape.Harvest()
         tickers = args.tickers
+        own = set(tickers or ())
         if not tickers:
             url = yieldmax.fund_list_request()
             listed = fetcher.get_parsed(url, lambda body: yieldmax.parse_fund_list(body, url))
             harvest.rejected.extend(listed.rejected)
-            tickers = listed.records
+            own = set(listed.records)
+            # A fund page skipped before is fetched again even if the list no longer links it.
+            carried = [p.key for p in scrape.carried_pages(conn, yieldmax.SOURCE)]
+            tickers = list(dict.fromkeys([*listed.records, *carried]))
+
+        def page_of(ticker: str) -> scrape.Page:
+            return scrape.Page(ticker, yieldmax.fund_request(ticker), carried=ticker not in own)
 
         def one(ticker: str):
             url = yieldmax.fund_request(ticker)
             return fetcher.get_parsed(url, lambda body: yieldmax.parse_fund_page(body, url, ticker))
 
-        for result in fetcher.map(tickers, one):
+        for _, result in fetcher.pages(harvest, tickers, page_of, one):
             harvest.add(result)
         return harvest
 

@@ -28,7 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that misbehave (0..1)")
     p.add_argument("--fault-kinds", default=",".join(RANDOM_KINDS),
                    help=f"comma-separated subset of {','.join(RANDOM_KINDS)}")
+    p.add_argument("--broken-page", action="append", default=[], metavar="HOST[/PATH][?QUERY]",
+                   help="answer 500 to every request for this page, for good (repeatable): "
+                        "api.nasdaq.com?date=2026-11-20, yieldmaxetfs.com/our-etfs/ulty/")
     return p
+
+
+def broken_page(text: str) -> dict[str, str | None]:
+    """"host/path?query" -> break_pages() arguments: path is a prefix, query a substring."""
+    rest, _, query = text.partition("?")
+    host, slash, path = rest.partition("/")
+    return {"host": host, "path_prefix": f"/{path}" if slash else None, "query": query or None}
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -58,6 +68,8 @@ def _main(argv: list[str]) -> int:
     kinds = tuple(k for k in args.fault_kinds.split(",") if k)
     if set(kinds) - set(RANDOM_KINDS) or not kinds:
         problems.append(f"--fault-kinds must be a subset of {','.join(RANDOM_KINDS)}")
+    if any(not page.partition("?")[0].partition("/")[0] for page in args.broken_page):
+        problems.append("--broken-page needs a host: HOST[/PATH][?QUERY]")
     if args.port_file is not None and not args.port_file.parent.is_dir():
         problems.append(f"--port-file: directory {args.port_file.parent} does not exist")
     if problems:
@@ -71,6 +83,8 @@ def _main(argv: list[str]) -> int:
     universe = Universe(args.symbols, args.seed)
     server = SimServer(universe, latency_ms=args.latency_ms, rate_limit=args.rate_limit,
                        fault_rate=args.fault_rate, seed=args.seed, fault_kinds=kinds, port=args.port)
+    for page in args.broken_page:
+        server.break_pages("500", **broken_page(page))
     try:
         server.start()
     except OSError as err:

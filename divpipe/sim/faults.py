@@ -19,6 +19,8 @@ class FaultPlan:
     rate (and the mix) is reproducible, the order across threads is not.
     Scripted faults (`inject`) are served first, in order, to the next
     matching requests: that is how tests make a fault happen exactly once.
+    Broken pages (`break_pages`) fail every time they are asked for: a page
+    mid-redesign, a notice with a malformed table.
     """
 
     def __init__(self, rate: float = 0.0, seed: int = 0, kinds: tuple[str, ...] = RANDOM_KINDS):
@@ -32,6 +34,7 @@ class FaultPlan:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._scripted: deque[tuple[str, str | None, str | None]] = deque()
+        self._broken: list[tuple[str, str | None, str | None, str | None]] = []
 
     def inject(self, kinds, host: str | None = None, path_prefix: str | None = None) -> None:
         for kind in kinds:
@@ -40,8 +43,20 @@ class FaultPlan:
         with self._lock:
             self._scripted.extend((k, host, path_prefix) for k in kinds)
 
-    def pick(self, host: str, path: str) -> str | None:
+    def break_pages(self, kind: str, host: str | None = None, path_prefix: str | None = None,
+                    query: str | None = None) -> None:
+        """Serve `kind` to EVERY request matching host, path prefix and query substring."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
+            self._broken.append((kind, host, path_prefix, query))
+
+    def pick(self, host: str, path: str, query: str = "") -> str | None:
+        with self._lock:
+            for kind, h, prefix, part in self._broken:
+                if ((h is None or h == host) and (prefix is None or path.startswith(prefix))
+                        and (part is None or part in query)):
+                    return kind
             for i, (kind, h, prefix) in enumerate(self._scripted):
                 if (h is None or h == host) and (prefix is None or path.startswith(prefix)):
                     del self._scripted[i]

@@ -16,6 +16,8 @@ from collections import defaultdict
 from functools import cached_property
 from urllib.parse import urlencode
 
+import numpy as np
+
 from divpipe.sim.universe import EXCHANGES, FREQ_PER_YEAR, SNOWBALL_CATEGORIES, Dividend, Universe
 
 Reply = tuple[int, str, bytes]
@@ -47,6 +49,18 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table class=\"table\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _nasdaq_no_data(message: str) -> Reply:
+    return _json(200, {"data": None, "message": None, "status": {
+        "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": message}], "developerMessage": None}})
+
+
+# What CBOE's Distribution Type column says for each kind of distribution.
+CBOE_TYPES = {"regular": "Cash Dividend", "supplemental": "Supplemental Cash Dividend",
+              "capital_gain": "Long-Term Capital Gain"}
+# Snowball names the kind only when it is not the regular one.
+SNOWBALL_TYPES = {"supplemental": "Supplemental", "capital_gain": "Capital Gain"}
+
+
 def _firm(u: Universe, symbol: str) -> str:
     c = u.company(symbol)
     return f"{c.issuer} ETF Trust" if c.issuer else c.name
@@ -57,6 +71,12 @@ class Pages:
 
     def __init__(self, universe: Universe):
         self.u = universe
+        # Amounts a source has since corrected: (symbol, ex_date, kind) -> amount. The
+        # universe is shared and never changed; a correction is what the pages say.
+        self.corrections: dict[tuple[str, dt.date, str], float] = {}
+
+    def amount(self, d: Dividend) -> float:
+        return self.corrections.get((d.symbol, d.ex_date, d.kind), d.amount)
 
     # -- indexes ----------------------------------------------------------
 
@@ -75,7 +95,7 @@ class Pages:
         out = {}
         for (firm, declared), divs in groups.items():
             symbols = ",".join(sorted({d.symbol for d in divs}))
-            out[(symbols, declared.isoformat(), firm)] = sorted(divs, key=lambda d: (d.symbol, d.ex_date))
+            out[(symbols, declared.isoformat(), firm)] = sorted(divs, key=lambda d: (d.symbol, d.ex_date, d.kind))
         return out
 
     @cached_property
@@ -85,7 +105,7 @@ class Pages:
             for cat in self.u.company(d.symbol).snowball_categories:
                 out[cat].append(d)
         for rows in out.values():
-            rows.sort(key=lambda d: (d.pay_date, d.symbol, d.ex_date))
+            rows.sort(key=lambda d: (d.pay_date, d.symbol, d.ex_date, d.kind))
         return out
 
     # -- NASDAQ -------------------------------------------------------------
@@ -95,9 +115,12 @@ class Pages:
         try:
             day = dt.date.fromisoformat(raw)
         except ValueError:
-            return _json(200, {"data": None, "message": None, "status": {
-                "rCode": 400, "bCodeMessage": [{"code": 1001, "errorMessage": "Invalid date"}],
-                "developerMessage": None}})
+            return _nasdaq_no_data("Invalid date format. Please use yyyy-MM-dd")
+        cal = self.u.calendar
+        i = cal.index_on_or_after(day)
+        if i >= len(cal.days) or cal.days[i] != np.datetime64(day, "D"):
+            # Weekends, holidays and dates beyond its range: no calendar at all.
+            return _nasdaq_no_data("Data is currently not available for the selected date.")
         rows = []
         for d in self._nasdaq_by_ex.get(day, []):
             c = self.u.company(d.symbol)
@@ -110,10 +133,14 @@ class Pages:
                 "payment_Date": _mdy(d.pay_date) if k % 13 else "N/A",
                 "record_Date": _mdy(d.record_date),
                 # Quirk: now and then the rate is a "$0.25" string.
-                "dividend_Rate": f"${d.amount:g}" if k % 5 == 0 else d.amount,
+                "dividend_Rate": f"${self.amount(d):g}" if k % 5 == 0 else self.amount(d),
                 "indicated_Annual_Dividend": round(d.amount * per_year, 4) if k % 7 else "N/A",
                 "announcement_Date": _mdy_unpadded(d.declaration_date),
             })
+            if k % 11 == 0 and not c.is_etf:
+                # Quirk seen in a real capture: the same dividend listed again under
+                # another spelling of the company's name.
+                rows.append({**rows[-1], "companyName": c.name})
         calendar = {
             "asOf": day.strftime("%a, %b %d, %Y"),
             "headers": {"symbol": "Symbol", "companyName": "Name", "dividend_Ex_Date": "Ex-Dividend Date",
@@ -174,7 +201,7 @@ class Pages:
         for d in divs:
             c = self.u.company(d.symbol)
             rows.append([c.symbol, c.name, _mdy(d.ex_date), _mdy(d.record_date), _mdy(d.pay_date),
-                         f"${d.amount:.4f}", d.frequency.title(), "Cash Dividend"])
+                         f"${self.amount(d):.4f}", d.frequency.title(), CBOE_TYPES[d.kind]])
         headers = ["Symbol", "Name", "Ex-Date", "Record Date", "Payment Date", "Amount", "Frequency",
                    "Distribution Type"]
         body = (f"<h1>Dividend Notice: {html.escape(key[2])}</h1><p>Declared {html.escape(key[1])}</p>"
@@ -207,7 +234,7 @@ class Pages:
         for d in sorted(divs, key=lambda d: d.ex_date, reverse=True):
             k = fund.index + d.ex_date.toordinal()
             roc = "-" if k % 3 == 0 else f"{50 + (k % 50) + 0.12:.2f}%"
-            rows.append([f"${d.amount:.4f}", _mdy(d.declaration_date), _mdy(d.ex_date), _mdy(d.record_date),
+            rows.append([f"${self.amount(d):.4f}", _mdy(d.declaration_date), _mdy(d.ex_date), _mdy(d.record_date),
                          _mdy(d.pay_date), roc])
         headers = ["Distribution per Share", "Declared Date", "Ex Date", "Record Date", "Payable Date", "ROC"]
         body = (f"<h1>{fund.symbol}&trade; {html.escape(fund.name)}</h1>"
@@ -247,8 +274,10 @@ class Pages:
             alt = (c.index + d.ex_date.toordinal()) % 4 == 0
             item = {"ticker": c.symbol, ("name" if alt else "companyName"): c.name,
                     "exDividendDate": d.ex_date.isoformat(), "declareDate": d.declaration_date.isoformat(),
-                    "paymentDate": d.pay_date.isoformat(), "perShare": d.amount,
+                    "paymentDate": d.pay_date.isoformat(), "perShare": self.amount(d),
                     ("divCurrency" if alt else "currency"): "USD", "frequency": d.frequency,
                     "status": "declared" if d.declared else "estimated"}
+            if d.kind in SNOWBALL_TYPES:
+                item["type"] = SNOWBALL_TYPES[d.kind]
             items.append(item)
         return _json(200, {"data": items, "totalCount": len(rows), "pageSize": size})

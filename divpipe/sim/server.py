@@ -87,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
             sim._fault("429")
             self._send(429, "text/plain", b"Too Many Requests", {"Retry-After": sim.retry_after})
             return
-        kind = sim.faults.pick(host, path)
+        kind = sim.faults.pick(host, path, parts.query)
         if sim.latency_ms:
             time.sleep(sim.latency_ms / 1000.0)
         if host == "api.nasdaq.com" and not _browser_like(self.headers):
@@ -258,6 +258,15 @@ class SimServer:
         """Serve these faults, in order, to the next requests matching host/path."""
         self.faults.inject(kinds, host, path_prefix)
 
+    def break_pages(self, kind: str = "500", *, host: str | None = None, path_prefix: str | None = None,
+                    query: str | None = None) -> None:
+        """Make the matching pages fail with `kind` on every request, for good."""
+        self.faults.break_pages(kind, host, path_prefix, query)
+
+    def correct(self, symbol: str, ex_date, kind: str, amount: float) -> None:
+        """From now on the scraped sites state this amount for that distribution (Yahoo does not)."""
+        self.pages.corrections[(symbol, ex_date, kind)] = amount
+
     def _count(self, host: str, path: str) -> None:
         now = time.monotonic()
         second = int(time.time())
@@ -295,6 +304,13 @@ class SimServer:
             try:
                 self.inject(*filter(None, q.get("kinds", "").split(",")), host=q.get("host") or None,
                             path_prefix=q.get("path") or None)
+            except ValueError as err:
+                return js({"error": str(err)}, 400)
+            return js({"ok": True})
+        if path == "/__sim/break":
+            try:
+                self.break_pages(q.get("kind", "500"), host=q.get("host") or None,
+                                 path_prefix=q.get("path") or None, query=q.get("query") or None)
             except ValueError as err:
                 return js({"error": str(err)}, 400)
             return js({"ok": True})

@@ -12,6 +12,11 @@ Conventions, chosen to match what Yahoo reports:
   back, before any scraped source's window, so scraped amounts (which are
   never adjusted) agree with Yahoo's wherever both cover a dividend.
 
+Some payers add a second distribution on the ex-date of a regular one, as
+BDCs and funds do: stocks a quarterly supplemental dividend, ETFs a December
+capital gain (`Dividend.kind`). The scraped sources list each distribution;
+Yahoo's chart sums them (`paid_dividends`).
+
 Which scraped source covers which symbol is part of the truth
 (`Company.sources`); each source serves the symbol's dividends inside its own
 window (see `covered()`).
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -78,6 +83,7 @@ class Dividend:
     declaration_date: dt.date
     frequency: str
     declared: bool  # False: only an estimate (Snowball shows those as "estimated")
+    kind: str = "regular"  # or "supplemental", "capital_gain": an extra on a regular one's ex-date
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,29 @@ class Company:
         return f"{self.name} operates in {self.industry}. It is a simulated company for tests."
 
 
+def _extras(c: Company, regular: list[Dividend]) -> list[Dividend]:
+    """The extra distributions of a company, on the ex-dates of some regular ones.
+
+    About one payer in five (by index, so the random draws of everything else
+    stay as they were): a stock adds a supplemental dividend to every third
+    regular one (as BDCs do); an ETF a capital gain to its last one of each
+    half-year (funds do it in December, and some in June as well). YieldMax
+    funds are left alone (their own pages list one per ex-date).
+    """
+    if c.issuer == "YieldMax":
+        return []
+    if not c.is_etf and c.index % 5 == 2:
+        return [replace(d, amount=max(round(d.amount * 0.4, 4), 0.0001), kind="supplemental")
+                for k, d in enumerate(regular) if k % 3 == 0]
+    if c.is_etf and c.index % 5 == 3:
+        last_of_half: dict[tuple[int, bool], Dividend] = {}
+        for d in regular:
+            last_of_half[(d.ex_date.year, d.ex_date.month > 6)] = d
+        return [replace(d, amount=round(d.amount * 1.5 + 0.01, 4), kind="capital_gain")
+                for d in last_of_half.values()]
+    return []
+
+
 def _d(x: np.datetime64) -> dt.date:
     return x.astype("datetime64[D]").astype(dt.date)
 
@@ -194,15 +223,23 @@ class Universe:
             raw = self._div_raw.get(symbol)
             if raw is None:
                 return []
-            freq = self._by_symbol[symbol].frequency
-            rows = [Dividend(symbol, e, a, rec, p, dcl, freq, ok)
+            company = self._by_symbol[symbol]
+            rows = [Dividend(symbol, e, a, rec, p, dcl, company.frequency, ok)
                     for e, a, rec, p, dcl, ok in zip(*raw, strict=True)]
+            rows = sorted(rows + _extras(company, rows), key=lambda d: (d.ex_date, d.kind != "regular"))
             self._dividends[symbol] = rows
         return rows if include_estimates else [d for d in rows if d.declared]
 
     def paid_dividends(self, symbol: str) -> list[Dividend]:
-        """Dividends with an ex-date up to the last session: what Yahoo's chart reports."""
-        return [d for d in self.dividends(symbol) if d.ex_date <= self.last_session]
+        """Dividends with an ex-date up to the last session, as Yahoo's chart reports them:
+        the distributions of one ex-date summed into one event."""
+        by_day: dict[dt.date, Dividend] = {}
+        for d in self.dividends(symbol):
+            if d.ex_date > self.last_session:
+                continue
+            first = by_day.get(d.ex_date)
+            by_day[d.ex_date] = d if first is None else replace(first, amount=round(first.amount + d.amount, 4))
+        return list(by_day.values())
 
     def splits(self, symbol: str) -> list[Split]:
         return self._splits.get(symbol, [])
@@ -279,7 +316,7 @@ class Universe:
         close = self.last_close(symbol)
         year_ago = self.today - dt.timedelta(days=365)
         trailing = round(sum(d.amount for d in self.paid_dividends(symbol) if d.ex_date > year_ago), 4)
-        declared = self.dividends(symbol)
+        declared = [d for d in self.dividends(symbol) if d.kind == "regular"]
         forward = round(declared[-1].amount * FREQ_PER_YEAR[c.frequency], 4) if declared else None
         prices = self.prices(symbol)
         return {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import normalize
+from divpipe.sources import distributions, normalize
 from divpipe.sources.payload import load_json, require, table_with_columns
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
@@ -42,12 +42,18 @@ class Notice:
     def detail_key(self) -> str:
         return f"{self.symbols}|{self.declaration_dt}|{self.firm_name}"
 
+    @classmethod
+    def from_key(cls, detail_key: str) -> Notice:
+        # Symbols and dates hold no "|"; a firm's name might.
+        symbols, declaration_dt, firm_name = detail_key.split("|", 2)
+        return cls(symbols, declaration_dt, firm_name)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CboeDividend(Dividend):
     company_name: str | None = None
     frequency: str | None = None
-    distribution_type: str | None = None
+    source_type: str | None = None  # the page's own words; distribution_type is ours
     firm_name: str | None = None
     detail_key: str | None = None
 
@@ -105,7 +111,8 @@ def _record(row: dict[str, str], url: str, notice: Notice) -> CboeDividend:
         declaration_date=declared,
         company_name=normalize.text(row["Name"]),
         frequency=normalize.text(row["Frequency"]),
-        distribution_type=normalize.text(row["Distribution Type"]),
+        distribution_type=distributions.distribution_type(row["Distribution Type"]),
+        source_type=normalize.text(row["Distribution Type"]),
         firm_name=notice.firm_name,
         detail_key=notice.detail_key,
         source_url=url,

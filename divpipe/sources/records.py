@@ -21,10 +21,16 @@ from divpipe.sources.normalize import InvalidValue
 
 @dataclass(frozen=True, kw_only=True)
 class Dividend:
-    """The columns every raw dividend table shares. Key: (symbol, ex_date)."""
+    """The columns every raw dividend table shares.
+
+    Key: (symbol, ex_date, distribution_type, seq), so that several
+    distributions on one ex-date are each kept (see `distributions`).
+    """
 
     symbol: str
     ex_date: dt.date
+    distribution_type: str = "unknown"
+    seq: int = 1
     amount: Decimal | None = None
     payment_date: dt.date | None = None
     record_date: dt.date | None = None
@@ -35,8 +41,8 @@ class Dividend:
         return dataclasses.asdict(self)
 
     @property
-    def key(self) -> tuple[str, dt.date]:
-        return (self.symbol, self.ex_date)
+    def key(self) -> tuple[str, dt.date, str, int]:
+        return (self.symbol, self.ex_date, self.distribution_type, self.seq)
 
 
 @dataclass(frozen=True)

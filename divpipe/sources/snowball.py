@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import normalize
+from divpipe.sources import distributions, normalize
 from divpipe.sources.payload import load_json, require
 from divpipe.sources.records import Dividend, ParseResult
 
@@ -39,6 +39,7 @@ class SnowballDividend(Dividend):
     currency: str | None = None
     frequency: str | None = None
     status: str | None = None
+    source_type: str | None = None
     category: str | None = None
 
 
@@ -97,6 +98,10 @@ def _record(item: dict, url: str, category: str) -> SnowballDividend:
         currency=_upper(normalize.text(item.get("currency", item.get("divCurrency")))),
         frequency=normalize.text(item["frequency"]),
         status=status.lower() if status else None,
+        # Optional, and assumed (no recorded response shows it): the kind of a payment that is not
+        # the regular one. Without it the type is unknown.
+        distribution_type=distributions.distribution_type(item.get("type")),
+        source_type=normalize.text(item.get("type")),
         category=category,
         source_url=url,
     )

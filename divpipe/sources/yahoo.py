@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
@@ -36,6 +37,8 @@ QUOTE_SUMMARY_URL = "https://query2.finance.yahoo.com/v10/finance/quoteSummary/{
 # Scales of the NUMERIC columns (001_schema.sql).
 PRICE_SCALE = 6       # raw_stock_prices.*, raw_stocks.price
 AMOUNT_SCALE = 8      # raw_dividends.amount, raw_stock_splits.ratio, raw_stocks.dividend_yield
+# Currencies Yahoo quotes in a minor unit (case matters: "GBp" is pence, "GBP" pounds).
+MINOR_UNITS = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100), "ILA": ("ILS", 100)}
 EXPENSE_SCALE = 6     # raw_stocks.expense_ratio
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
@@ -188,11 +191,28 @@ def _integer(value: Any) -> int | None:
     return None if number is None else round(number)
 
 
+# UTF-8 read as Latin-1 once too often starts its non-ASCII characters with these.
+_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]")
+
+
+def undouble(text: str) -> str:
+    """ "IndexÂ®" -> "Index®": Yahoo serves some names UTF-8-encoded twice.
+
+    Only text that decodes cleanly is changed, so a real "Â" stays.
+    """
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def _text(value: Any) -> str | None:
     value = _raw(value)
     if not isinstance(value, str):
         return None
-    cleaned = " ".join(value.split())
+    cleaned = " ".join(undouble(value).split())
     return cleaned or None
 
 
@@ -291,6 +311,10 @@ def parse_info(symbol: str, info: Any) -> Company:
                   if (p := to_decimal(info.get(key), PRICE_SCALE)) is not None), None)
     quote_type = _text(info.get("quoteType"))
     currency = _text(info.get("currency"))
+    if currency in MINOR_UNITS and price is not None:
+        # London prices in pence ("GBp"): stored in pounds, so "GBP" means what it says.
+        currency, divisor = MINOR_UNITS[currency]
+        price = to_decimal(price / divisor, PRICE_SCALE)
     return Company(
         symbol=symbol,
         company=_text(info.get("longName")) or _text(info.get("shortName")),

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources.yahoo import QUOTE_SUMMARY_URL, SOURCE, finite_number, from_yahoo_symbol, to_yahoo_symbol
+from divpipe.sources.yahoo import (
+    QUOTE_SUMMARY_URL,
+    SOURCE,
+    finite_number,
+    from_yahoo_symbol,
+    to_yahoo_symbol,
+    undouble,
+)
 
 WEIGHT_DIGITS = 6
 COLUMNS = ("Name", "Holding Percent")
@@ -35,7 +42,7 @@ def _weight(value: Any) -> float | None:
 def _name(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    return " ".join(value.split()) or None
+    return " ".join(undouble(value).split()) or None
 
 
 def parse_top_holdings(fund: str, frame: Any) -> list[Holding]:
