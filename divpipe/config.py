@@ -16,14 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from divpipe.errors import ConfigError
+from divpipe.sources import registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Simulated runs keep their database under DIVPIPE_DATA_DIR/simulate and logs under LOG_DIR/simulate.
 SIMULATE_SUBDIR = "simulate"
 
-# Sources that have their own rate limit and worker count.
-SOURCES = ("yahoo", "nasdaq", "nasdaqtrader", "cboe", "yieldmax", "nyse", "snowball")
+# Sources that have their own rate limit and worker count: every source of the registry.
+SOURCES = registry.NAMES
 
 
 @dataclass(frozen=True)
@@ -37,26 +38,18 @@ class Field:
 
 
 def _source_fields() -> list[Field]:
-    # Yahoo publishes no limit; ~1-5 requests/s per IP is the usual advice.
-    # The scraped sites are small public pages: stay at a couple per second.
-    defaults = {
-        "yahoo": (4.0, 8),
-        "nasdaq": (2.0, 4),
-        "nasdaqtrader": (1.0, 2),
-        "cboe": (1.0, 2),
-        "yieldmax": (2.0, 4),
-        "nyse": (1.0, 1),
-        "snowball": (0.5, 2),
-    }
+    # Defaults live in the registry. Yahoo publishes no limit; ~1-5 requests/s
+    # per IP is the usual advice. The scraped sites are small public pages: a
+    # couple per second.
     fields = []
-    for name in SOURCES:
-        rate, workers = defaults[name]
-        up = name.upper()
-        fields.append(Field(f"{up}_RATE_LIMIT", "float", rate,
-                            f"requests per second to {name}, shared by every thread and process of a run",
-                            minimum=0.01))
-        fields.append(Field(f"{up}_WORKERS", "int", workers,
-                            f"concurrent workers for {name}", minimum=1, maximum=256))
+    for spec in registry.SPECS:
+        up = spec.name.upper()
+        note = f" ({spec.rate_note})" if spec.rate_note else ""
+        fields.append(Field(f"{up}_RATE_LIMIT", "float", spec.rate,
+                            f"requests per second to {spec.name}, shared by every thread and process of a run"
+                            f"{note}", minimum=0.01))
+        fields.append(Field(f"{up}_WORKERS", "int", spec.workers,
+                            f"concurrent workers for {spec.name}", minimum=1, maximum=256))
     return fields
 
 

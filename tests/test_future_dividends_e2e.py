@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from divpipe.sources import registry
 from tests.sim_truth import keyed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,8 @@ SCRAPERS = {
 }
 
 
-RANK = ("yieldmax", "cboe", "nasdaq", "snowball", "nyse")
+# The precedence the job must follow: the registry's, over the sources this test scrapes.
+RANK = tuple(spec.name for spec in registry.by_precedence() if spec.name in SCRAPERS)
 
 
 def scraped_truth(universe, source):

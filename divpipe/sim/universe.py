@@ -33,10 +33,12 @@ import numpy as np
 import pandas as pd
 
 from divpipe.sim.calendar import Sessions, sessions
+from divpipe.sources import registry
 
 HISTORY_YEARS = 6  # the pipeline asks for 5 years for a new symbol; keep a margin
 FUTURE_DAYS = 120  # schedules run this far ahead (declared or estimated)
-SCRAPED_SOURCES = ("nasdaq", "cboe", "yieldmax", "nyse", "snowball")
+# The scraped sources, each serving its share of the universe (the registry says which).
+SCRAPED_SOURCES = tuple(spec.name for spec in registry.scraped())
 SNOWBALL_CATEGORIES = ("us-popular-div", "us-popular-div-funds", "sp500", "nyse", "nasdaq")
 
 # Exchange spelled as we store it -> (Yahoo exchange code, Yahoo full name, NASDAQ Trader code)
