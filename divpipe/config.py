@@ -81,6 +81,13 @@ FIELDS: list[Field] = [
           "keep the shared rate-limit state in this Redis (redis://...) instead of the database"),
     Field("RATE_LIMIT_REDIS_PREFIX", "str", "divpipe:ratelimit:", "prefix of the Redis keys of that state"),
     *_source_fields(),
+    # Secrets: read from the environment or .env only, sent only in an Authorization header,
+    # never logged, never on a command line.
+    Field("MASSIVE_API_KEY", "str", None,
+          "Massive (formerly Polygon.io) API key; set, the night fetches Polygon's dividends (secret)"),
+    Field("POLYGON_API_KEY", "str", None, "the same key under its old name, used when MASSIVE_API_KEY is unset"),
+    Field("POLYGON_ENDPOINT", "str", "stocks",
+          "stocks: GET /stocks/v1/dividends (5000 a page); legacy: GET /v3/reference/dividends (1000 a page)"),
     Field("SYMBOLS_FILE", "path", None,
           "a watchlist, one symbol per line (# comments): discovery adds these instead of every listed symbol"),
     Field("HISTORY_YEARS", "int", 5, "years of history fetched for a symbol seen for the first time",
@@ -240,6 +247,8 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True)
             values[field.env] = _parse(field, str(default)) if field.kind == "path" and default else default
         else:
             values[field.env] = _parse(field, raw)
+    if values["POLYGON_ENDPOINT"] not in ("stocks", "legacy"):
+        raise ConfigError(f"POLYGON_ENDPOINT: expected stocks or legacy, got {values['POLYGON_ENDPOINT']!r}")
     if values["PRICE_COVERAGE_CRIT"] > values["PRICE_COVERAGE_WARN"]:
         raise ConfigError("PRICE_COVERAGE_CRIT: must not exceed PRICE_COVERAGE_WARN")
     return Settings(values)

@@ -263,6 +263,8 @@ class Universe:
         t = self.today
         if source == "nasdaq":
             return self.history_start, t + dt.timedelta(days=FUTURE_DAYS)
+        if source == "polygon":
+            return self.history_start, t + dt.timedelta(days=FUTURE_DAYS)
         if source == "cboe":
             return dt.date(t.year - 1, 1, 1), t + dt.timedelta(days=FUTURE_DAYS)
         if source == "yieldmax":
@@ -484,6 +486,8 @@ class Universe:
                 cats.append("us-popular-div-funds" if c.is_etf else "us-popular-div")
             if cats:
                 src.add("snowball")
+            # Polygon/Massive lists every US payer's declared distributions.
+            src.add("polygon")
             c.sources = frozenset(src)
             c.snowball_categories = tuple(cats)
         # Even a small universe gives NYSE's exception list something to show:

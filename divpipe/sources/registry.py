@@ -44,6 +44,8 @@ class SourceSpec:
     headers: dict[str, str] = field(default_factory=lambda: {"Accept": _HTML})
     # Every host of the source draws from one rate-limit bucket (limits per client, not per host).
     one_bucket: bool = False
+    # Requests the source may receive at once above its steady rate; None: RATE_LIMIT_BURST.
+    burst: int | None = None
     # Why the default rate is what it is (shown in the settings' help, docs/configuration.md).
     rate_note: str = ""
     # The dividend table the source's scraper writes; None for a source that is not scraped.
@@ -76,7 +78,7 @@ SPECS: tuple[SourceSpec, ...] = (
         "nasdaq", ("api.nasdaq.com", "www.nasdaq.com"), rate=2.0, workers=4,
         # nasdaq.com hangs (does not refuse) a client without Origin and Referer.
         headers={"Accept": _JSON, "Origin": "https://www.nasdaq.com", "Referer": "https://www.nasdaq.com/"},
-        table="raw_dividends_nasdaq", precedence=3,
+        table="raw_dividends_nasdaq", precedence=4,
         precedence_reason="NASDAQ's dividend calendar: every listed payer, amounts and all four dates",
         discovered=True, dataset="dividends_nasdaq",
         task="nasdaq", script="scripts/scrape_nasdaq_dividends.py", job="divpipe.jobs.scrape_nasdaq",
@@ -110,7 +112,7 @@ SPECS: tuple[SourceSpec, ...] = (
     SourceSpec(
         "nyse", ("nyse.com",), rate=1.0, workers=1,
         headers={"Accept": _HTML, "Referer": "https://www.nyse.com/"},
-        table="raw_dividends_nyse", precedence=5,
+        table="raw_dividends_nyse", precedence=6,
         precedence_reason="the NYSE exceptions list: dates, never an amount",
         discovered=True, dataset="dividends_nyse",
         task="nyse", script="scripts/scrape_nyse_dividends.py", job="divpipe.jobs.scrape_nyse",
@@ -120,13 +122,29 @@ SPECS: tuple[SourceSpec, ...] = (
         "snowball", ("snowball-analytics.com",), rate=0.5, workers=2,
         headers={"Accept": _JSON, "Origin": "https://snowball-analytics.com",
                  "Referer": "https://snowball-analytics.com/calendars/dividend-calendar"},
-        table="raw_dividends_snowball", precedence=4,
+        table="raw_dividends_snowball", precedence=5,
         precedence_reason="an aggregator (declared dividends only)",
         # The scraper keeps declared rows only; the filter guards against estimates anyway.
         future_filter="status IS NULL OR status = 'declared'",
         discovered=True, dataset="dividends_snowball",
         task="snowball", script="scripts/scrape_snowball_dividends.py", job="divpipe.jobs.scrape_snowball",
         sim_pages=(SimPage("/extapi/api/public/dividend-calendar/paged", "snowball"),),
+    ),
+    SourceSpec(
+        # Polygon.io renamed itself Massive in 2025; api.polygon.io still answers for the same keys.
+        "polygon", ("api.massive.com", "api.polygon.io"), rate=0.083333, workers=1,
+        headers={"Accept": "application/json"},
+        # Both names are one account's budget. A burst of 1: the free tier counts 5 per
+        # minute, and a burst of 2 would allow 6 in one minute.
+        one_bucket=True, burst=1,
+        rate_note="the free tier's 5 requests per minute; a paid plan allows more",
+        table="raw_dividends_polygon", precedence=3,
+        precedence_reason="a vendor's reference feed: every US payer, typed distributions, all four dates, "
+                          "corrections by id; below the issuer's and the exchange's own notices, above "
+                          "NASDAQ's untyped calendar and the aggregators",
+        discovered=True, dataset="dividends_polygon",
+        task="polygon", script="scripts/scrape_polygon_dividends.py", job="divpipe.jobs.scrape_polygon",
+        sim_pages=(SimPage("/stocks/v1/dividends", "polygon"), SimPage("/v3/reference/dividends", "polygon")),
     ),
 )
 
