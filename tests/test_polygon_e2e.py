@@ -179,3 +179,16 @@ def test_a_429_honours_retry_after_and_the_run_completes(make_sim, db_env, conn)
     assert proc.returncode == 0, proc.stderr
     assert sim.pages.polygon.too_many > 0
     assert_exact(stored(conn), truth(sim, TODAY - dt.timedelta(days=365), TODAY))
+
+
+def test_a_distribution_polygon_moved_to_another_ex_date_moves_its_row(sim, db_env, conn):
+    assert run(sim, *YEAR).returncode == 0
+    before = stored(conn)
+    # As if Polygon had listed this id under another ex-date and type on an earlier night.
+    moved = before[len(before) // 2]
+    with conn, conn.cursor() as cur:
+        cur.execute(f"UPDATE {TABLE} SET ex_date = ex_date - 3, distribution_type = 'unknown'"
+                    f" WHERE polygon_id = %s", (moved[8],))
+    again = run(sim, *YEAR)
+    assert again.returncode == 0, again.stderr
+    assert stored(conn) == before  # moved back by its id: no second row beside the stale one
