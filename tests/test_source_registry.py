@@ -146,3 +146,12 @@ def test_each_simulator_page_has_its_handler_and_each_job_its_script(spec):
 def test_an_unknown_source_is_named_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown source 'nope'; expected one of yahoo, nasdaq"):
         registry.spec("nope")
+
+
+def test_the_documented_precedence_is_the_registry_one():
+    import re
+
+    text = (ROOT / "docs" / "jobs.md").read_text(encoding="utf-8")
+    documented = re.findall(r"^\| (\d+) \| `(\w+)` \|", text, flags=re.M)
+    assert [(int(rank), table) for rank, table in documented] == [
+        (spec.precedence, spec.table) for spec in registry.by_precedence()]

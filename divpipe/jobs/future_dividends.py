@@ -1,6 +1,6 @@
 """`update_stock_v2.py --mode future-dividends [--days-ahead 90]`.
 
-Consolidates the upcoming dividends of the five scraped tables into
+Consolidates the upcoming dividends of the scraped tables (the registry's) into
 `raw_future_dividends`, one row per distribution with ex_date in
 [today, today + N], today being the exchange's date (America/New_York).
 
@@ -21,9 +21,10 @@ and the reason for each rank are in the registry (divpipe/sources/registry.py,
 
 1. yieldmax  - the issuer's own page for its funds
 2. cboe      - the exchange's dividend notice
-3. nasdaq    - NASDAQ's dividend calendar
-4. snowball  - an aggregator (declared dividends only)
-5. nyse      - the NYSE exceptions list (dates, never an amount)
+3. polygon   - a vendor's reference feed: every US payer, typed, corrected by id
+4. nasdaq    - NASDAQ's dividend calendar (no type)
+5. snowball  - an aggregator (declared dividends only)
+6. nyse      - the NYSE exceptions list (dates, never an amount)
 
 `source` names the source whose amount was used (the highest-ranked source
 present when none has an amount).
