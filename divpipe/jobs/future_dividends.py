@@ -121,14 +121,16 @@ def _first(column: str) -> str:
     return f"(array_agg({column} ORDER BY rank) FILTER (WHERE {column} IS NOT NULL))[1]"
 
 
+# `several`: the ex-dates where some source lists more than one distribution,
+# with the source that lists the most (ties: the higher-ranked). They are few,
+# so everything else stays one plain GROUP BY, as fast as a single pass.
 _MERGE_SQL = f"""
 CREATE TEMP TABLE _future_consolidated ON COMMIT DROP AS
-WITH counted AS (
-    SELECT *, count(*) OVER (PARTITION BY symbol, ex_date, source) AS n FROM _future_candidates
-),
-leader AS (
-    SELECT DISTINCT ON (symbol, ex_date) symbol, ex_date, source, n
-    FROM counted ORDER BY symbol, ex_date, n DESC, rank
+WITH several AS (
+    SELECT DISTINCT ON (symbol, ex_date) symbol, ex_date, source
+    FROM (SELECT symbol, ex_date, source, min(rank) AS rank, count(*) AS n
+          FROM _future_candidates GROUP BY symbol, ex_date, source HAVING count(*) > 1) AS listed
+    ORDER BY symbol, ex_date, n DESC, rank
 )
 SELECT c.symbol, c.ex_date,
        COALESCE((array_agg(c.distribution_type ORDER BY c.rank)
@@ -140,13 +142,14 @@ SELECT c.symbol, c.ex_date,
        {_first('c.declaration_date')} AS declaration_date,
        COALESCE((array_agg(c.source ORDER BY c.rank) FILTER (WHERE c.amount IS NOT NULL))[1],
                 (array_agg(c.source ORDER BY c.rank))[1]) AS source
-FROM _future_candidates c JOIN leader l ON l.symbol = c.symbol AND l.ex_date = c.ex_date AND l.n = 1
+FROM _future_candidates c
+WHERE NOT EXISTS (SELECT 1 FROM several s WHERE s.symbol = c.symbol AND s.ex_date = c.ex_date)
 GROUP BY c.symbol, c.ex_date
 UNION ALL
 SELECT c.symbol, c.ex_date, c.distribution_type, c.seq, c.amount, c.payment_date, c.record_date,
        c.declaration_date, c.source
 FROM _future_candidates c
-JOIN leader l ON l.symbol = c.symbol AND l.ex_date = c.ex_date AND l.source = c.source AND l.n > 1
+JOIN several s ON s.symbol = c.symbol AND s.ex_date = c.ex_date AND s.source = c.source
 """
 
 # A value is only replaced by a non-NULL one: when every source lost the

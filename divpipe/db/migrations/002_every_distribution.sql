@@ -49,8 +49,18 @@ BEGIN
 END
 $$;
 
-UPDATE raw_dividends_cboe SET distribution_type = pg_temp.divpipe_distribution_type(source_type)
-WHERE source_type IS NOT NULL;
+-- The function once per distinct text (MATERIALIZED: otherwise the planner
+-- evaluates it for every row, minutes on a large table); fresh statistics so
+-- that the join is a hash join.
+ANALYZE raw_dividends_cboe;
+
+WITH m AS MATERIALIZED (
+    SELECT source_type, pg_temp.divpipe_distribution_type(source_type) AS kind
+    FROM (SELECT DISTINCT source_type FROM raw_dividends_cboe WHERE source_type IS NOT NULL) AS d
+)
+UPDATE raw_dividends_cboe AS c SET distribution_type = m.kind
+FROM m
+WHERE c.source_type = m.source_type AND m.kind <> 'unknown';
 
 DROP FUNCTION pg_temp.divpipe_distribution_type(TEXT);
 

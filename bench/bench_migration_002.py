@@ -1,0 +1,46 @@
+"""Migration 002 (every distribution kept) on tables filled under the old schema.
+
+    .venv/bin/python bench/bench_migration_002.py [--rows 200000]
+
+Creates a scratch database with migration 001 only, fills the NASDAQ, CBOE and
+Snowball tables with `--rows` rows each (every CBOE row with a stored
+Distribution Type, the worst case: each is rewritten), then times migrate().
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import psycopg2
+from scratch import scratch_database
+
+from divpipe.db.migrate import MIGRATIONS_DIR, migrate
+
+FILL = ("INSERT INTO {table} (symbol, ex_date, amount{extra}) "
+        "SELECT 'S' || (i %% 5000), DATE '2000-01-01' + (i / 5000), 0.25{value} FROM generate_series(1, %s) AS i")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="rows per table (default 200000)")
+    args = parser.parse_args()
+    with scratch_database(migrated=False) as url:
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            cur.execute((MIGRATIONS_DIR / "001_schema.sql").read_text())
+            cur.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            cur.execute("INSERT INTO schema_migrations (version, name) VALUES (1, '001_schema.sql')")
+            cur.execute(FILL.format(table="raw_dividends_nasdaq", extra="", value=""), (args.rows,))
+            cur.execute(FILL.format(table="raw_dividends_snowball", extra="", value=""), (args.rows,))
+            cur.execute(FILL.format(table="raw_dividends_cboe", extra=", distribution_type",
+                                    value=", 'Cash Dividend'"), (args.rows,))
+        conn.close()
+        started = time.monotonic()
+        applied = migrate(url)
+        print(f"{', '.join(applied)}: 3 tables x {args.rows:,} rows in {time.monotonic() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
