@@ -63,6 +63,14 @@ class PolygonApi:
     def _all(self) -> list[Dividend]:
         return sorted(self.u.covered("polygon"), key=lambda d: (d.ex_date, d.symbol, d.kind, d.amount))
 
+    @cached_property
+    def _by_symbol(self) -> dict[str, list[Dividend]]:
+        # A per-ticker request must not scan every distribution of the universe (the benchmark's loop).
+        out: dict[str, list[Dividend]] = collections.defaultdict(list)
+        for d in self._all:
+            out[d.symbol].append(d)
+        return out
+
     def answer(self, host: str, path: str, q: Mapping[str, str], headers: Mapping[str, str]) -> Routed:
         endpoint, default_limit, max_limit = PATHS[path.rstrip("/")]
         key = _key(headers, q)
@@ -116,8 +124,12 @@ class PolygonApi:
 
     def _select(self, state: dict) -> list[tuple[Dividend, int]]:
         tickers = {t for t in state["tickers"].split(",") if t}
+        candidates = self._all
+        if tickers:
+            candidates = sorted((d for t in tickers for d in self._by_symbol.get(t, ())),
+                                key=lambda d: (d.ex_date, d.symbol, d.kind, d.amount))
         out, seen = [], collections.Counter()
-        for d in self._all:
+        for d in candidates:
             if state["gte"] and d.ex_date.isoformat() < state["gte"]:
                 continue
             if state["lte"] and d.ex_date.isoformat() > state["lte"]:
