@@ -15,6 +15,8 @@ import psutil
 import psycopg2
 import pytest
 
+from divpipe.sources import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "daily_update_v3_parallel.sh"
 V2 = ROOT / "daily_update_v2.sh"
@@ -137,8 +139,7 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
         # Outside pytest's basetemp: the simulated run's embedded server lives there.
         "DIVPIPE_DATA_DIR": str(embedded_data_dir),
         "TMPDIR": str(tmp_path),  # the driver's state dir, and so the simulator's port file
-        **{f"{s.upper()}_RATE_LIMIT": "200" for s in ("yahoo", "nasdaq", "nasdaqtrader", "cboe",
-                                                       "yieldmax", "nyse", "snowball")},
+        **{f"{s.upper()}_RATE_LIMIT": "200" for s in registry.NAMES},
     }
     env.pop("DIVPIPE_SIMULATOR_URL", None)
     summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
