@@ -192,3 +192,16 @@ def test_a_distribution_polygon_moved_to_another_ex_date_moves_its_row(sim, db_e
     again = run(sim, *YEAR)
     assert again.returncode == 0, again.stderr
     assert stored(conn) == before  # moved back by its id: no second row beside the stale one
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--since", "2020-01-01"], "❌ --since needs --tickers; for every ticker use --start and --end"),
+    (["--tickers", "AAPL", "--since", "2030-01-01", "--end", "2029-01-01"], "❌ --since 2030-01-01 is after --end"),
+    (["--tickers", "A,B@D"], "not a valid symbol"),
+])
+def test_bad_usage_is_one_line_exit_2(sim, db_env, args, says):
+    proc = run(sim, *args)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("❌") and says in lines[0], proc.stderr
+    assert sim.requests_to(HOST) == 0
