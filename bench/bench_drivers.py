@@ -29,8 +29,10 @@ from pathlib import Path
 
 import psycopg2
 
+from divpipe.sources import registry
+
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("yahoo", "nasdaq", "nasdaqtrader", "cboe", "yieldmax", "nyse", "snowball")
+SOURCES = registry.NAMES
 
 
 def start_simulator(tmp: Path, args) -> tuple[subprocess.Popen, str]:

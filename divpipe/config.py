@@ -17,14 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from divpipe.errors import ConfigError
+from divpipe.sources import registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Simulated runs keep their database under DIVPIPE_DATA_DIR/simulate and logs under LOG_DIR/simulate.
 SIMULATE_SUBDIR = "simulate"
 
-# Sources that have their own rate limit and worker count.
-SOURCES = ("yahoo", "nasdaq", "nasdaqtrader", "cboe", "yieldmax", "nyse", "snowball")
+# Sources that have their own rate limit and worker count: every source of the registry.
+SOURCES = registry.NAMES
 
 
 @dataclass(frozen=True)
@@ -38,42 +39,31 @@ class Field:
 
 
 def _source_fields() -> list[Field]:
-    # Yahoo publishes no limit; ~1-5 requests/s per IP is the usual advice.
-    # The scraped sites are small public pages: stay at a couple per second.
-    # Body caps: about ten times the largest page each source serves (NASDAQ's
-    # busiest calendar day ~150 KB, the NASDAQ Trader directory ~600 KB, a
-    # YieldMax fund page ~700 KB, Yahoo's 99-year chart ~4 MB): a hostile or
-    # broken page costs that much memory at most, never HTTP_MAX_BYTES.
-    defaults = {
-        "yahoo": (4.0, 8, 20_000_000),
-        "nasdaq": (2.0, 4, 2_000_000),
-        "nasdaqtrader": (1.0, 2, 5_000_000),
-        "cboe": (1.0, 2, 5_000_000),
-        "yieldmax": (2.0, 4, 8_000_000),
-        "nyse": (1.0, 1, 5_000_000),
-        "snowball": (0.5, 2, 2_000_000),
-    }
+    # Defaults live in the registry. Yahoo publishes no limit; ~1-5 requests/s
+    # per IP is the usual advice. The scraped sites are small public pages: a
+    # couple per second.
     fields = []
-    for name in SOURCES:
-        rate, workers, max_bytes = defaults[name]
-        up = name.upper()
-        fields.append(Field(f"{up}_RATE_LIMIT", "float", rate,
-                            f"requests per second to {name}, shared by every thread and process of a run",
-                            minimum=0.01))
-        fields.append(Field(f"{up}_WORKERS", "int", workers,
-                            f"concurrent workers for {name}", minimum=1, maximum=256))
-        fields.append(Field(f"{up}_MAX_BYTES", "int", max_bytes,
-                            f"largest response body accepted from {name}, in bytes (HTTP_MAX_BYTES caps it too)",
+    for spec in registry.SPECS:
+        up = spec.name.upper()
+        note = f" ({spec.rate_note})" if spec.rate_note else ""
+        fields.append(Field(f"{up}_RATE_LIMIT", "float", spec.rate,
+                            f"requests per second to {spec.name}, shared by every thread and process of a run"
+                            f"{note}", minimum=0.01))
+        fields.append(Field(f"{up}_WORKERS", "int", spec.workers,
+                            f"concurrent workers for {spec.name}", minimum=1, maximum=256))
+        fields.append(Field(f"{up}_MAX_BYTES", "int", spec.max_bytes,
+                            f"largest response body accepted from {spec.name}, in bytes (HTTP_MAX_BYTES caps it too)",
                             minimum=1024))
     return fields
 
 
 # Minutes each task of scripts/tasks.sh may run before the driver stops it:
 # about three times its usual worst night (the main update over ~11,000
-# symbols at YAHOO_RATE_LIMIT is ~50 min; discovery's first Sunday ~45 min;
-# CBOE's first run of a year ~15 min).
+# symbols at YAHOO_RATE_LIMIT is ~50 min; discovery's first Sunday ~45 min).
+# The scrapers' own are in the source registry.
 TASK_TIMEOUTS = {
-    "discovery": 150, "yieldmax": 30, "cboe": 45, "nasdaq": 20, "nyse": 15, "snowball": 30,
+    "discovery": 150,
+    **{spec.task: spec.timeout_minutes for spec in registry.SPECS if spec.task},
     "main_update": 180, "companies": 30, "holdings": 60, "future_div": 15, "backup": 60,
 }
 _TASK_TIMEOUT_ENV = re.compile(r"^TASK_TIMEOUT_[A-Z0-9_]+_MINUTES$")
@@ -120,6 +110,13 @@ FIELDS: list[Field] = [
           "keep the shared rate-limit state in this Redis (redis://...) instead of the database"),
     Field("RATE_LIMIT_REDIS_PREFIX", "str", "divpipe:ratelimit:", "prefix of the Redis keys of that state"),
     *_source_fields(),
+    # Secrets: read from the environment or .env only, sent only in an Authorization header,
+    # never logged, never on a command line.
+    Field("MASSIVE_API_KEY", "str", None,
+          "Massive (formerly Polygon.io) API key; set, the night fetches Polygon's dividends (secret)"),
+    Field("POLYGON_API_KEY", "str", None, "the same key under its old name, used when MASSIVE_API_KEY is unset"),
+    Field("POLYGON_ENDPOINT", "str", "stocks",
+          "stocks: GET /stocks/v1/dividends (5000 a page); legacy: GET /v3/reference/dividends (1000 a page)"),
     Field("SYMBOLS_FILE", "path", None,
           "a watchlist, one symbol per line (# comments): discovery adds these instead of every listed symbol"),
     Field("HISTORY_YEARS", "int", 5, "years of history fetched for a symbol seen for the first time",
@@ -328,6 +325,8 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True)
     for env, raw in environ.items():
         if _TASK_TIMEOUT_ENV.match(env) and env not in _BY_ENV:
             values[env] = _parse(Field(env, "float", None, "", minimum=0.01), raw)
+    if values["POLYGON_ENDPOINT"] not in ("stocks", "legacy"):
+        raise ConfigError(f"POLYGON_ENDPOINT: expected stocks or legacy, got {values['POLYGON_ENDPOINT']!r}")
     if values["PRICE_COVERAGE_CRIT"] > values["PRICE_COVERAGE_WARN"]:
         raise ConfigError("PRICE_COVERAGE_CRIT: must not exceed PRICE_COVERAGE_WARN")
     return Settings(values)

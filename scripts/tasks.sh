@@ -22,6 +22,8 @@ task cboe       phase1    noncritical python scripts/scrape_cboe_dividends.py
 task nasdaq     phase1    noncritical python scripts/scrape_nasdaq_dividends.py
 task nyse       phase1    noncritical python scripts/scrape_nyse_dividends.py
 task snowball   phase1    noncritical python scripts/scrape_snowball_dividends.py
+# Only with MASSIVE_API_KEY or POLYGON_API_KEY (environment or .env); without, it says so and exits 0.
+task polygon    phase1    noncritical python scripts/scrape_polygon_dividends.py
 
 task main_update step2    critical    python update_stock_v2.py --mode update
 

@@ -15,6 +15,10 @@ from collections import defaultdict
 TYPES = {
     "cboe": {"regular": "regular", "supplemental": "supplemental", "capital_gain": "capital_gain"},
     "snowball": {"regular": "unknown", "supplemental": "supplemental", "capital_gain": "capital_gain"},
+    # Polygon's distribution_type (recurring, supplemental, irregular = special) ...
+    "polygon": {"regular": "regular", "supplemental": "supplemental", "capital_gain": "special"},
+    # ... and its legacy dividend_type (CD, SC = special, LT = capital gain).
+    "polygon_legacy": {"regular": "regular", "supplemental": "special", "capital_gain": "capital_gain"},
 }
 
 

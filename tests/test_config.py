@@ -53,6 +53,7 @@ def test_an_unset_path_setting_is_none():
     ({"FORCE_RUN": "maybe"}, "FORCE_RUN: expected true or false"),
     ({"DIVPIPE_SIMULATOR_URL": "localhost"}, "DIVPIPE_SIMULATOR_URL: not a URL"),
     ({"PRICE_COVERAGE_CRIT": "0.9"}, "PRICE_COVERAGE_CRIT"),
+    ({"POLYGON_ENDPOINT": "v2"}, "POLYGON_ENDPOINT: expected stocks or legacy, got 'v2'"),
 ])
 def test_invalid_values_name_the_setting(env, message):
     with pytest.raises(ConfigError, match=message):

@@ -15,6 +15,8 @@ import psutil
 import psycopg2
 import pytest
 
+from divpipe.sources import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "daily_update_v3_parallel.sh"
 V2 = ROOT / "daily_update_v2.sh"
@@ -137,8 +139,7 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
         # Outside pytest's basetemp: the simulated run's embedded server lives there.
         "DIVPIPE_DATA_DIR": str(embedded_data_dir),
         "TMPDIR": str(tmp_path),  # the driver's state dir, and so the simulator's port file
-        **{f"{s.upper()}_RATE_LIMIT": "200" for s in ("yahoo", "nasdaq", "nasdaqtrader", "cboe",
-                                                       "yieldmax", "nyse", "snowball")},
+        **{f"{s.upper()}_RATE_LIMIT": "200" for s in registry.NAMES},
     }
     env.pop("DIVPIPE_SIMULATOR_URL", None)
     summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
@@ -178,3 +179,38 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
     leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
                  if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
+
+
+def _polygon_only_tasks(path: Path) -> None:
+    """The real Polygon task line of scripts/tasks.sh, after a stand-in main update."""
+    real = [line for line in (ROOT / "scripts/tasks.sh").read_text().splitlines()
+            if line.startswith("task polygon ")]
+    assert len(real) == 1
+    path.write_text("\n".join(real) + "\ntask main_update step2 critical true\n")
+
+
+def test_the_nightly_driver_runs_polygon_with_a_key_and_skips_it_quietly_without(make_sim, make_db, tmp_path):
+    from divpipe.sim.polygon import KEY
+
+    make_sim(n_symbols=SYMBOLS, seed=5)
+    url = make_db()
+    _polygon_only_tasks(tmp_path / "polygon.sh")
+    env = {**driver_env(tmp_path, "polygon", url), "DIVPIPE_TASKS_FILE": str(tmp_path / "polygon.sh")}
+    env.pop("MASSIVE_API_KEY", None)
+    env.pop("POLYGON_API_KEY", None)
+    without = run_driver(V3, env, tmp_path, "--force")
+    assert without["_returncode"] == 0, without["_stdout"]
+    task = next(t for t in without["tasks"] if t["name"] == "polygon")
+    assert task["status"] == "success"
+    # (the run's own report warns that nothing is tracked: no main update here)
+    assert not [ln for ln in without["_stdout"].splitlines() if "⚠️" in ln and "polygon" in ln]
+
+    with_key = run_driver(V3, {**env, "MASSIVE_API_KEY": KEY}, tmp_path, "--force")
+    assert with_key["_returncode"] == 0, with_key["_stdout"]
+    assert next(t for t in with_key["tasks"] if t["name"] == "polygon")["status"] == "success"
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM raw_dividends_polygon")
+        assert cur.fetchone()[0] > 0
+    logs = "".join(p.read_text() for p in Path(env["LOG_DIR"]).glob("polygon_*.log"))
+    assert "polygon: skipped, MASSIVE_API_KEY (or POLYGON_API_KEY) is not set" in logs
+    assert "✅ polygon:" in logs and KEY not in logs

@@ -20,6 +20,8 @@ import psutil
 import psycopg2
 import pytest
 
+from divpipe.sources import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "daily_update_v3_parallel.sh"
 V2 = ROOT / "daily_update_v2.sh"
@@ -142,11 +144,15 @@ def test_the_one_task_list_defines_every_nightly_task():
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     tasks = {line.split("|")[0]: line.split("|")[1:] for line in listing}
-    assert list(tasks) == ["discovery", "yieldmax", "cboe", "nasdaq", "nyse", "snowball",
-                           "main_update", "companies", "holdings", "future_div", "backup"]
+    scrapers = [spec for spec in registry.SPECS if spec.task]
+    assert next(iter(tasks)) == "discovery"
+    assert list(tasks)[-5:] == ["main_update", "companies", "holdings", "future_div", "backup"]
+    # Phase 1 is the registry's scrapers, each running its script; nothing else.
+    phase1 = {n: cmd for n, (phase, _, cmd) in tasks.items() if phase == "phase1"}
+    assert phase1 == {spec.task: f"python {spec.script}" for spec in scrapers}
+    assert len(tasks) == len(scrapers) + 6
     assert tasks["discovery"][:2] == ["discovery", "critical"]
     assert tasks["main_update"] == ["step2", "critical", "python update_stock_v2.py --mode update"]
-    assert {tasks[n][0] for n in ("yieldmax", "cboe", "nasdaq", "nyse", "snowball")} == {"phase1"}
     assert tasks["companies"][2].endswith("--mode refresh-companies --limit 100")
     assert tasks["future_div"][2].endswith("--mode future-dividends --days-ahead 90")
     assert tasks["backup"][2] == "scripts/backup_database.sh"

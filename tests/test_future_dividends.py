@@ -57,7 +57,7 @@ def test_precedence_is_per_column_and_null_amount_never_hides_one(conn):
     rows = future_rows(conn)
     assert rows[("ULTY", day(3))] == (Decimal("0.10000000"), day(4), day(3), day(-5), "nasdaq")
     assert rows[("BRK.B", day(10))] == (None, None, day(10), None, "nyse")
-    assert result.per_source == {"yieldmax": 1, "cboe": 0, "nasdaq": 1, "snowball": 1, "nyse": 2}
+    assert result.per_source == {"yieldmax": 1, "cboe": 0, "polygon": 0, "nasdaq": 1, "snowball": 1, "nyse": 2}
     assert result.winners["nasdaq"] == 1 and result.winners["nyse"] == 1
     assert (result.total, result.inserted, result.updated, result.removed) == (2, 2, 0, 0)
     assert result.conflicts == []
@@ -85,7 +85,7 @@ def test_higher_source_amount_wins_and_conflict_is_reported(conn, caplog):
     assert warnings == [f"⚠️ conflicting amounts for O ex {day(5)}: cboe=0.2695, nasdaq=0.27, snowball=0.2695"]
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("✅")]
     assert len(summary) == 1
-    assert "rows per source: yieldmax=1 cboe=1 nasdaq=1 snowball=2 nyse=0" in summary[0]
+    assert "rows per source: yieldmax=1 cboe=1 polygon=0 nasdaq=1 snowball=2 nyse=0" in summary[0]
     assert "conflicts: 1" in summary[0]
 
 

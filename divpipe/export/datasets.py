@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from divpipe.errors import ConfigError
+from divpipe.sources import registry
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,9 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("prices", "raw_stock_prices", ("symbol", "date"), "date", by_month=True),
     Dataset("dividends", "raw_dividends", ("symbol", "ex_date"), "ex_date"),
     Dataset("splits", "raw_stock_splits", ("symbol", "split_date"), "split_date"),
-    Dataset("dividends_nasdaq", "raw_dividends_nasdaq", DISTRIBUTION_KEY, "ex_date"),
-    Dataset("dividends_cboe", "raw_dividends_cboe", DISTRIBUTION_KEY, "ex_date"),
-    Dataset("dividends_yieldmax", "raw_yieldmax_dividends", DISTRIBUTION_KEY, "ex_date"),
-    Dataset("dividends_nyse", "raw_dividends_nyse", DISTRIBUTION_KEY, "ex_date"),
-    Dataset("dividends_snowball", "raw_dividends_snowball", DISTRIBUTION_KEY, "ex_date"),
+    # One dataset per scraped source the registry exports.
+    *(Dataset(spec.dataset, spec.table, DISTRIBUTION_KEY, "ex_date")
+      for spec in registry.SPECS if spec.dataset and spec.table),
     Dataset("stocks", "raw_stocks", ("symbol",)),
     Dataset("future_dividends", "raw_future_dividends", DISTRIBUTION_KEY),
 )

@@ -39,14 +39,13 @@ from divpipe.fanout import FanoutStats
 from divpipe.jobs import exclusions, yahoo_fetch
 from divpipe.jobs.update import int_option
 from divpipe.market_time import exchange_today
-from divpipe.sources import nasdaqtrader, normalize
+from divpipe.sources import nasdaqtrader, normalize, registry
 from divpipe.sources.yahoo import Chart
 
 log = logging.getLogger(__name__)
 
-# The scraped tables, constants (never input) interpolated into SQL.
-SCRAPED_TABLES = ("raw_yieldmax_dividends", "raw_dividends_nasdaq", "raw_dividends_cboe",
-                  "raw_dividends_nyse", "raw_dividends_snowball")
+# The dividend tables whose symbols discovery adds, from the registry: constants (never input) in SQL.
+SCRAPED_TABLES = tuple(spec.table for spec in registry.SPECS if spec.discovered and spec.table)
 RECENT_PRICE_DAYS = 10
 RECENT_DIVIDEND_DAYS = 400
 MAX_REJECT_LINES = 10

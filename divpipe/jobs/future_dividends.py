@@ -1,6 +1,6 @@
 """`update_stock_v2.py --mode future-dividends [--days-ahead 90]`.
 
-Consolidates the upcoming dividends of the five scraped tables into
+Consolidates the upcoming dividends of the scraped tables (the registry's) into
 `raw_future_dividends`, one row per distribution with ex_date in
 [today, today + N], today being the exchange's date (America/New_York).
 
@@ -15,13 +15,16 @@ most of them for that symbol and ex-date (ties: the higher-ranked source).
 
 Precedence, highest first, decided separately for the amount and for each
 date column: the first source, in this order, that has a non-NULL value
-wins, so a source without an amount never hides one that has it.
+wins, so a source without an amount never hides one that has it. The order
+and the reason for each rank are in the registry (divpipe/sources/registry.py,
+`precedence` and `precedence_reason`) and in docs/sources.md:
 
 1. yieldmax  - the issuer's own page for its funds
 2. cboe      - the exchange's dividend notice
-3. nasdaq    - NASDAQ's dividend calendar
-4. snowball  - an aggregator (declared dividends only)
-5. nyse      - the NYSE exceptions list (dates, never an amount)
+3. polygon   - a vendor's reference feed: every US payer, typed, corrected by id
+4. nasdaq    - NASDAQ's dividend calendar (no type)
+5. snowball  - an aggregator (declared dividends only)
+6. nyse      - the NYSE exceptions list (dates, never an amount)
 
 `source` names the source whose amount was used (the highest-ranked source
 present when none has an amount).
@@ -43,17 +46,13 @@ from dataclasses import dataclass
 from divpipe.db.connect import connect
 from divpipe.db.failures import database_errors
 from divpipe.market_time import exchange_today
+from divpipe.sources import registry
 
 log = logging.getLogger(__name__)
 
-# (source name, table), highest precedence first. Table names are constants, never input.
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("yieldmax", "raw_yieldmax_dividends"),
-    ("cboe", "raw_dividends_cboe"),
-    ("nasdaq", "raw_dividends_nasdaq"),
-    ("snowball", "raw_dividends_snowball"),
-    ("nyse", "raw_dividends_nyse"),
-)
+# (source name, table), highest precedence first, from the registry. Table names are constants, never input.
+SOURCES: tuple[tuple[str, str], ...] = tuple((spec.name, spec.table or "") for spec in registry.by_precedence())
+_FILTERS = {spec.name: spec.future_filter for spec in registry.by_precedence()}
 MAX_DAYS_AHEAD = 3660
 # Amounts that differ by less than this are the same amount printed with
 # different rounding (0.45 vs 0.4500001), not a conflict.
@@ -106,10 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _candidates_sql() -> str:
-    # Snowball's scraper keeps declared rows only; the filter guards against estimates anyway.
     parts = []
     for rank, (name, table) in enumerate(SOURCES, start=1):
-        extra = " AND (status IS NULL OR status = 'declared')" if name == "snowball" else ""
+        extra = f" AND ({_FILTERS[name]})" if _FILTERS[name] else ""
         parts.append(
             f"SELECT {rank} AS rank, '{name}'::text AS source, symbol, ex_date, distribution_type, seq, amount,"
             f" payment_date, record_date, declaration_date FROM {table}"

@@ -1,4 +1,4 @@
-"""What the five dividend scrapers share: arguments, fetching, validation, the write, the summary.
+"""What the dividend scrapers share: arguments, fetching, validation, the write, the summary.
 
 A scrape run collects every page first and writes once, in ONE transaction:
 the records (one bulk upsert), the pages it had to skip, and the pages that
@@ -278,11 +278,14 @@ def check_systemic(source: str, harvest: Harvest, max_ratio: float) -> None:
             f"{max_ratio:.0%}), the source looks down or changed; first: {first.page.url}: {first.reason}")
 
 
-def _write(conn, table: str, records: list[Dividend], source: str, harvest: Harvest):
+def _write(conn, table: str, records: list[Dividend], source: str, harvest: Harvest,
+           natural_key: str | None = None):
     """Records, skipped pages and recovered pages, in one transaction."""
     from divpipe.db.failures import database_errors
     from divpipe.db.upsert import bulk_upsert
 
+    if natural_key and records:
+        _move_corrected(conn, table, records, natural_key)
     result = bulk_upsert(conn, table, (r.row() for r in records), KEY, commit=False)
     failed = {s.page.key: s for s in harvest.skipped}
     parsed = [p.key for p in harvest.pages if p.key not in failed]
@@ -298,18 +301,41 @@ def _write(conn, table: str, records: list[Dividend], source: str, harvest: Harv
     return result
 
 
+def _move_corrected(conn, table: str, records: list[Dividend], natural_key: str) -> None:
+    """Delete the stored rows whose source id comes back under another key.
+
+    A source that names each distribution (Polygon's `id`) may correct its
+    ex-date or type: the row must move, not stay beside a new one. Same
+    transaction as the upsert that writes it again (no commit here).
+    """
+    from divpipe.db.failures import database_errors
+
+    ids = [getattr(r, natural_key) for r in records]
+    keys = [list(r.key) for r in records]
+    with database_errors(f"writing {table}"), conn.cursor() as cur:
+        cur.execute(
+            f"DELETE FROM {table} t USING unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::smallint[])"
+            f" AS n(id, symbol, ex_date, distribution_type, seq)"
+            f" WHERE t.{natural_key} = n.id AND (t.symbol, t.ex_date, t.distribution_type, t.seq)"
+            f" IS DISTINCT FROM (n.symbol, n.ex_date, n.distribution_type, n.seq)",
+            (ids, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys]))
+
+
 def run(
     source: str,
     table: str,
     args: argparse.Namespace,
     collect: Callable[[Fetcher, Any], Harvest],
     listing: Callable[[Dividend], Any] = by_page,
+    natural_key: str | None = None,
 ) -> int:
     """Collect with `collect(fetcher, conn)`, write once, print the summary line; return the exit code.
 
     `conn` is None on a dry run. The database is opened before anything is
     fetched, so an unreachable database fails fast instead of after the crawl.
     `listing` says which records a distribution's `seq` is counted among.
+    `natural_key` names a column holding the source's own id of a distribution:
+    a stored row whose id comes back under another key is moved, not duplicated.
     """
     setup_logging(getattr(args, "verbose", False))
     started = time.monotonic()
@@ -332,7 +358,7 @@ def run(
             _print_records(records)
             written = "dry run, nothing written"
         else:
-            result = _write(conn, table, records, source, harvest)
+            result = _write(conn, table, records, source, harvest, natural_key)
             written = f"{result.inserted} inserted, {result.updated} updated"
             write_rejected = result.rejected
             if result.nulled:

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 
-# Host suffixes per source. Yahoo spreads one service over many hosts
-# (fc, query1, query2, guce, consent): they share one budget because Yahoo's
-# limits are per client IP, not per host name.
-SOURCE_HOSTS: dict[str, tuple[str, ...]] = {
-    "yahoo": ("yahoo.com",),
-    "nasdaq": ("api.nasdaq.com", "www.nasdaq.com"),
-    "nasdaqtrader": ("nasdaqtrader.com",),
-    "cboe": ("cboe.com",),
-    "yieldmax": ("yieldmaxetfs.com",),
-    "nyse": ("nyse.com",),
-    "snowball": ("snowball-analytics.com",),
-}
+from divpipe.sources import registry
+
+# Host suffixes per source: the registry's, in one mapping for readers of this module.
+SOURCE_HOSTS: dict[str, tuple[str, ...]] = {spec.name: spec.hosts for spec in registry.SPECS}
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain"}
 
 
 def source_for_host(host: str | None) -> str | None:
     """The source name a host belongs to, or None for a host we do not know."""
-    if not host:
-        return None
-    host = host.lower()
-    for source, suffixes in SOURCE_HOSTS.items():
-        for suffix in suffixes:
-            if host == suffix or host.endswith("." + suffix):
-                return source
-    return None
+    spec = registry.for_host(host)
+    return spec.name if spec else None
 
 
 def limiter_key(host: str) -> str:
-    """The rate-limit bucket a host draws from: its own, except Yahoo's shared one."""
-    return "yahoo" if source_for_host(host) == "yahoo" else host.lower()
+    """The rate-limit bucket a host draws from: its own, or its source's when the source's
+    hosts share one budget (Yahoo: its limits are per client IP, not per host name)."""
+    spec = registry.for_host(host)
+    return spec.name if spec and spec.one_bucket else host.lower()
 
 
 def is_local(host: str | None) -> bool:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 
 from divpipe.config import get_settings
 from divpipe.net import hosts
+from divpipe.sources import registry
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,9 @@ def bucket_for(host: str) -> HostLimiter:
             source = hosts.source_for_host(host)
             # Unknown hosts get the strictest budget we configure for a site.
             rate = settings.rate_limit(source) if source else settings.rate_limit("nyse")
-            policy = Policy(rate, settings.rate_limit_burst, settings.rate_limit_recover_seconds)
+            spec = registry.for_host(host)
+            burst = spec.burst if spec and spec.burst else settings.rate_limit_burst
+            policy = Policy(rate, burst, settings.rate_limit_recover_seconds)
             bucket = _buckets[(id(store), key)] = HostLimiter(key, policy, store)
         return bucket
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from divpipe.sim.polygon import PolygonApi
 from divpipe.sim.universe import EXCHANGES, FREQ_PER_YEAR, SNOWBALL_CATEGORIES, Dividend, Universe
 
 Reply = tuple[int, str, bytes]
@@ -74,6 +75,8 @@ class Pages:
         # Amounts a source has since corrected: (symbol, ex_date, kind) -> amount. The
         # universe is shared and never changed; a correction is what the pages say.
         self.corrections: dict[tuple[str, dt.date, str], float] = {}
+        # Polygon/Massive's API keeps state (its per-minute limit, its cursors): divpipe/sim/polygon.py.
+        self.polygon = PolygonApi(universe, self.amount)
 
     def amount(self, d: Dividend) -> float:
         return self.corrections.get((d.symbol, d.ex_date, d.kind), d.amount)

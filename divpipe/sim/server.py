@@ -107,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "slow":
             time.sleep(SLOW_SECONDS)
-        status, ctype, body, headers = route(sim.universe, sim.pages, host, path, q)
+        status, ctype, body, headers = route(sim.universe, sim.pages, host, path, q, self.headers)
         if kind == "malformed":
             body = _garble(body)
         if kind == "truncated":
@@ -164,9 +164,11 @@ class SimServer:
     def __init__(self, universe: Universe, latency_ms: float = 0, rate_limit: float | None = None,
                  fault_rate: float = 0.0, seed: int = 0, *, fault_kinds: tuple[str, ...] = RANDOM_KINDS,
                  host: str = "127.0.0.1", port: int = 0, nasdaq_hang_seconds: float = NASDAQ_HANG_SECONDS,
-                 retry_after: float = 1):
+                 retry_after: float = 1, polygon_limit: tuple[int, float] = (5, 60.0)):
         self.universe = universe
         self.pages = Pages(universe)
+        # Polygon's own limit (requests, per seconds): the free tier's 5 a minute unless a test says.
+        self.pages.polygon.per_window, self.pages.polygon.window_seconds = polygon_limit
         self.latency_ms = float(latency_ms)
         self.rate_limiter = HostRateLimit(rate_limit) if rate_limit else None
         self.faults = FaultPlan(fault_rate, seed, fault_kinds)

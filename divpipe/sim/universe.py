@@ -33,10 +33,12 @@ import numpy as np
 import pandas as pd
 
 from divpipe.sim.calendar import Sessions, sessions
+from divpipe.sources import registry
 
 HISTORY_YEARS = 6  # the pipeline asks for 5 years for a new symbol; keep a margin
 FUTURE_DAYS = 120  # schedules run this far ahead (declared or estimated)
-SCRAPED_SOURCES = ("nasdaq", "cboe", "yieldmax", "nyse", "snowball")
+# The scraped sources, each serving its share of the universe (the registry says which).
+SCRAPED_SOURCES = tuple(spec.name for spec in registry.scraped())
 SNOWBALL_CATEGORIES = ("us-popular-div", "us-popular-div-funds", "sp500", "nyse", "nasdaq")
 
 # Exchange spelled as we store it -> (Yahoo exchange code, Yahoo full name, NASDAQ Trader code)
@@ -261,6 +263,8 @@ class Universe:
         t = self.today
         if source == "nasdaq":
             return self.history_start, t + dt.timedelta(days=FUTURE_DAYS)
+        if source == "polygon":
+            return self.history_start, t + dt.timedelta(days=FUTURE_DAYS)
         if source == "cboe":
             return dt.date(t.year - 1, 1, 1), t + dt.timedelta(days=FUTURE_DAYS)
         if source == "yieldmax":
@@ -482,6 +486,8 @@ class Universe:
                 cats.append("us-popular-div-funds" if c.is_etf else "us-popular-div")
             if cats:
                 src.add("snowball")
+            # Polygon/Massive lists every US payer's declared distributions.
+            src.add("polygon")
             c.sources = frozenset(src)
             c.snowball_categories = tuple(cats)
         # Even a small universe gives NYSE's exception list something to show:

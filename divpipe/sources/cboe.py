@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import distributions, normalize
+from divpipe.sources import distributions, normalize, registry
 from divpipe.sources.payload import load_json, require, table_with_columns
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "cboe"
-TABLE = "raw_dividends_cboe"
+TABLE = registry.spec(SOURCE).table or ""  # the registry holds the table name
 NOTICES_URL = "https://www.cboe.com/us/equities/notices/data/dividends/"
 DETAILS_URL = "https://www.cboe.com/us/equities/notices/dividends/details/"
 

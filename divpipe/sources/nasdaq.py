@@ -19,12 +19,12 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import normalize
+from divpipe.sources import normalize, registry
 from divpipe.sources.payload import load_json, require
 from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "nasdaq"
-TABLE = "raw_dividends_nasdaq"
+TABLE = registry.spec(SOURCE).table or ""  # the registry holds the table name
 URL = "https://api.nasdaq.com/api/calendar/dividends"
 
 # Every row carries all of these keys (values may be "N/A"); a missing key

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from divpipe.sources import normalize
+from divpipe.sources import normalize, registry
 from divpipe.sources.payload import table_with_columns
 from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "nyse"
-TABLE = "raw_dividends_nyse"
+TABLE = registry.spec(SOURCE).table or ""  # the registry holds the table name
 URL = "https://www.nyse.com/ex-date-dividends"
 
 COLUMNS = ("Symbol", "Security Name", "Ex-Date", "Record Date", "Declaration Date")

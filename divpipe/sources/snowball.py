@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import distributions, normalize
+from divpipe.sources import distributions, normalize, registry
 from divpipe.sources.payload import load_json, require
 from divpipe.sources.records import Dividend, ParseResult
 
 SOURCE = "snowball"
-TABLE = "raw_dividends_snowball"
+TABLE = registry.spec(SOURCE).table or ""  # the registry holds the table name
 URL = "https://snowball-analytics.com/extapi/api/public/dividend-calendar/paged"
 PAGE_SIZE = 50
 DEFAULT_CATEGORY = "us-popular-div"

@@ -16,12 +16,12 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from divpipe.errors import SourceFormatError
-from divpipe.sources import normalize
+from divpipe.sources import normalize, registry
 from divpipe.sources.payload import html_links, table_with_columns
 from divpipe.sources.records import Dividend, ParseResult, Rejected
 
 SOURCE = "yieldmax"
-TABLE = "raw_yieldmax_dividends"
+TABLE = registry.spec(SOURCE).table or ""  # the registry holds the table name
 FUND_LIST_URL = "https://yieldmaxetfs.com/our-etfs/"
 
 COLUMNS = ("DISTRIBUTION PER SHARE", "DECLARED DATE", "EX DATE", "RECORD DATE", "PAYABLE DATE", "ROC")

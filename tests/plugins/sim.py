@@ -47,10 +47,11 @@ def make_sim(monkeypatch, tmp_path):
     def factory(n_symbols: int = 60, seed: int = 7, latency_ms: float = 0, rate_limit: float | None = None,
                 fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = RANDOM_KINDS,
                 today: dt.date | None = None, client_rate: float | None = 200.0,
-                retry_after: float = 1) -> SimServer:
+                retry_after: float = 1, polygon_limit: tuple[int, float] = (5, 60.0)) -> SimServer:
         universe = cached_universe(n_symbols, seed, today)
         server = SimServer(universe, latency_ms=latency_ms, rate_limit=rate_limit, fault_rate=fault_rate,
-                           seed=seed, fault_kinds=fault_kinds, retry_after=retry_after).start()
+                           seed=seed, fault_kinds=fault_kinds, retry_after=retry_after,
+                           polygon_limit=polygon_limit).start()
         servers.append(server)
         monkeypatch.setenv("DIVPIPE_SIMULATOR_URL", server.url)
         monkeypatch.setenv("DIVPIPE_DATA_DIR", str(tmp_path / "data"))
