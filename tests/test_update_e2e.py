@@ -205,12 +205,12 @@ def test_a_server_error_that_outlasts_the_retries_never_counts_toward_exclusion(
     track(conn, [down.symbol])
     chart_path = f"/v8/finance/chart/{down.yahoo_symbol}"
 
-    def yahoo_is_down(universe, pages, host, path, q):
+    def yahoo_is_down(universe, pages, host, path, q, *request_headers):
         # Yahoo's own JSON error body on a 500, the shape yfinance reads as "no price data".
         if path == chart_path:
             body = json.dumps({"chart": {"result": None, "error": error}}).encode()
             return 500, "application/json", body, {}
-        return route(universe, pages, host, path, q)
+        return route(universe, pages, host, path, q, *request_headers)
 
     monkeypatch.setattr(sim_server, "route", yahoo_is_down)
     code, err = run_update(capsys, "--history-years", "1")
