@@ -40,10 +40,9 @@ from divpipe.errors import EXIT_FAILURE, EXIT_OK, ConfigError, DatabaseError
 from divpipe.fanout import describe
 from divpipe.jobs import backfill_plan, yahoo_fetch
 from divpipe.jobs.backfill_plan import SymbolPlan
-from divpipe.jobs.update import KEYS, int_option, track_tickers
+from divpipe.jobs.update import KEYS, date_option, int_option, ticker_option, track_tickers
 from divpipe.market_time import exchange_today
 from divpipe.net import counters
-from divpipe.sources import normalize
 
 log = logging.getLogger(__name__)
 
@@ -93,25 +92,11 @@ class Options:
         return self.scheduler != "threads"
 
 
-def _date(raw: str, flag: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{flag}: expected a date as YYYY-MM-DD, got {raw!r}") from None
-
-
 def parse_options(args: argparse.Namespace, settings: Settings) -> Options:
     """Check every flag before anything touches the database or the network. ConfigError: exit 2."""
     if args.tickers is None and not args.all:
         raise ConfigError("backfill: name the symbols with --tickers A,B, or --all for every tracked symbol")
-    tickers = None
-    if args.tickers is not None:
-        try:
-            tickers = tuple(dict.fromkeys(normalize.symbol(t) for t in args.tickers.split(",") if t.strip()))
-        except normalize.InvalidValue as err:
-            raise ConfigError(f"--tickers: {err}") from None
-        if not tickers:
-            raise ConfigError("--tickers: no symbol given")
+    tickers = None if args.tickers is None else ticker_option(args.tickers)
     scheduler = args.scheduler.strip()
     if scheduler not in ("threads", "processes") and not scheduler.startswith("tcp://"):
         raise ConfigError(f"--scheduler: expected threads, processes or tcp://HOST:PORT, got {scheduler!r}")
@@ -120,8 +105,8 @@ def parse_options(args: argparse.Namespace, settings: Settings) -> Options:
     if args.end is not None and args.start is None:
         raise ConfigError("--end: needs --start")
     if args.start is not None:
-        start = _date(args.start, "--start")
-        end = _date(args.end, "--end") if args.end is not None else today - dt.timedelta(days=1)
+        start = date_option(args.start, "--start")
+        end = date_option(args.end, "--end") if args.end is not None else today - dt.timedelta(days=1)
         if end >= today:
             raise ConfigError(f"--end: {end} is not before today ({today}); today's bar is the update's")
         if start > end:

@@ -115,22 +115,30 @@ def int_option(raw: str | None, flag: str, default: int | None, low: int,
     return value
 
 
+def ticker_option(raw: str) -> tuple[str, ...]:
+    """--tickers A,b,A -> ("A", "B"): normalized, in order, once each. ConfigError (exit 2) if bad or empty."""
+    try:
+        tickers = tuple(dict.fromkeys(normalize.symbol(t) for t in raw.split(",") if t.strip()))
+    except normalize.InvalidValue as err:
+        raise ConfigError(f"--tickers: {err}") from None
+    if not tickers:
+        raise ConfigError("--tickers: no symbol given")
+    return tickers
+
+
+def date_option(raw: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{flag}: expected a date as YYYY-MM-DD, got {raw!r}") from None
+
+
 def parse_options(args: argparse.Namespace, settings: Settings) -> Options:
     """Check every flag before anything touches the database. Raises ConfigError (exit 2)."""
-    tickers = None
-    if args.tickers is not None:
-        try:
-            tickers = tuple(dict.fromkeys(normalize.symbol(t) for t in args.tickers.split(",") if t.strip()))
-        except normalize.InvalidValue as err:
-            raise ConfigError(f"--tickers: {err}") from None
-        if not tickers:
-            raise ConfigError("--tickers: no symbol given")
+    tickers = None if args.tickers is None else ticker_option(args.tickers)
     from_date = None
     if args.from_date is not None:
-        try:
-            from_date = dt.date.fromisoformat(args.from_date.strip())
-        except ValueError:
-            raise ConfigError(f"--from-date: expected a date as YYYY-MM-DD, got {args.from_date!r}") from None
+        from_date = date_option(args.from_date, "--from-date")
         if from_date > exchange_today():
             raise ConfigError(f"--from-date: {from_date} is in the future")
     only_prices, only_dividends, only_companies = args.prices_only, args.dividends_only, args.companies_only
