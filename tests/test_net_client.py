@@ -8,17 +8,9 @@ import requests
 from divpipe import config, net
 from divpipe.errors import FetchError, SourceFormatError
 from divpipe.net import httpclient as client_mod
-from divpipe.net import retrypolicy
 from divpipe.sources import nasdaq
 
 CALENDAR = "https://api.nasdaq.com/api/calendar/dividends"
-
-
-@pytest.fixture
-def sleeps(monkeypatch):
-    seen: list[float] = []
-    monkeypatch.setattr(retrypolicy, "_sleep", seen.append)
-    return seen
 
 
 def _calendar(sim):

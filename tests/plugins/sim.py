@@ -72,3 +72,13 @@ def make_sim(monkeypatch, tmp_path):
 @pytest.fixture
 def sim(make_sim) -> SimServer:
     return make_sim()
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The retry policy's back-off sleeps, recorded instead of slept."""
+    from divpipe.net import retrypolicy
+
+    seen: list[float] = []
+    monkeypatch.setattr(retrypolicy, "_sleep", seen.append)
+    return seen

@@ -6,17 +6,9 @@ import pytest
 import requests
 
 from divpipe import net
-from divpipe.net import retrypolicy
 from divpipe.net import yahoo as net_yahoo
 
 HOST = "query2.finance.yahoo.com"
-
-
-@pytest.fixture
-def sleeps(monkeypatch):
-    seen: list[float] = []
-    monkeypatch.setattr(retrypolicy, "_sleep", seen.append)
-    return seen
 
 
 def test_a_garbled_200_yahoo_body_is_fetched_again(sim, sleeps):
