@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import re
 import stat
@@ -54,16 +53,6 @@ def table_counts(conn):
 
 def backups_in(env):
     return catalog.list_backups(Path(env["BACKUP_DIR"]))
-
-
-@pytest.fixture
-def keep_logging():
-    """backup.main() sets up logging for a process; put the test runner's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import stat
 from pathlib import Path
 
-import pytest
-
 from divpipe.jobs import backup
 from divpipe.jobs import backup_catalog as catalog
-
-
-@pytest.fixture
-def keep_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _disk_full_on_manifests(monkeypatch):
