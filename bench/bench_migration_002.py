@@ -15,7 +15,7 @@ import time
 import psycopg2
 from scratch import scratch_database
 
-from divpipe.db.migrate import MIGRATIONS_DIR, migrate
+from divpipe.db.migrate import migrate
 
 FILL = ("INSERT INTO {table} (symbol, ex_date, amount{extra}) "
         "SELECT 'S' || (i %% 5000), DATE '2000-01-01' + (i / 5000), 0.25{value} FROM generate_series(1, %s) AS i")
@@ -26,12 +26,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows per table (default 200000)")
     args = parser.parse_args()
     with scratch_database(migrated=False) as url:
+        migrate(url, up_to=1)
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
-            cur.execute((MIGRATIONS_DIR / "001_schema.sql").read_text())
-            cur.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-            cur.execute("INSERT INTO schema_migrations (version, name) VALUES (1, '001_schema.sql')")
             cur.execute(FILL.format(table="raw_dividends_nasdaq", extra="", value=""), (args.rows,))
             cur.execute(FILL.format(table="raw_dividends_snowball", extra="", value=""), (args.rows,))
             cur.execute(FILL.format(table="raw_dividends_cboe", extra=", distribution_type",

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from divpipe.db import embedded
-from divpipe.db.migrate import MIGRATIONS_DIR, migrate
+from divpipe.db.migrate import migrate
 from divpipe.sources import distributions as d
 from divpipe.sources.nasdaq import NasdaqDividend
 
@@ -84,12 +84,8 @@ def old_schema_db(pg_admin_url):
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     url = embedded.with_database(pg_admin_url, name)
+    migrate(url, up_to=1)
     conn = psycopg2.connect(url)
-    with conn, conn.cursor() as cur:
-        cur.execute((MIGRATIONS_DIR / "001_schema.sql").read_text())
-        cur.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        cur.execute("INSERT INTO schema_migrations (version, name) VALUES (1, '001_schema.sql')")
     yield url, conn
     conn.close()
     with admin.cursor() as cur:

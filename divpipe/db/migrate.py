@@ -48,8 +48,11 @@ def applied(cur) -> set[int]:
     return {row[0] for row in cur.fetchall()}
 
 
-def migrate(url: str) -> list[str]:
-    """Apply pending migrations in one transaction under an advisory lock; returns their names."""
+def migrate(url: str, *, up_to: int | None = None) -> list[str]:
+    """Apply pending migrations in one transaction under an advisory lock; returns their names.
+
+    `up_to`: stop after that version (tests and benchmarks of a later migration build the schema before it).
+    """
     try:
         conn = psycopg2.connect(url, connect_timeout=10)
     except psycopg2.Error as err:
@@ -58,7 +61,8 @@ def migrate(url: str) -> list[str]:
         raise DatabaseError(f"cannot connect to {mask_url(url)}: {first_line(err)}") from err
     try:
         with conn, conn.cursor() as cur:
-            pending = [m for m in available() if m.version not in applied(cur)]
+            wanted = [m for m in available() if up_to is None or m.version <= up_to]
+            pending = [m for m in wanted if m.version not in applied(cur)]
             if not pending:
                 return []
             # The lock is released at commit; a process that waited re-reads what is applied.
@@ -70,7 +74,7 @@ def migrate(url: str) -> list[str]:
             )
             done = applied(cur)
             names = []
-            for migration in available():
+            for migration in wanted:
                 if migration.version in done:
                     continue
                 cur.execute(migration.path.read_text())
