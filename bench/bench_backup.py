@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import psycopg2
-from scratch import scratch_database
 
+from bench.scratch import scratch_database
 from divpipe.jobs import backup, pgtools
 
 

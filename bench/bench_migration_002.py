@@ -13,8 +13,8 @@ import argparse
 import time
 
 import psycopg2
-from scratch import scratch_database
 
+from bench.scratch import scratch_database
 from divpipe.db.migrate import migrate
 
 FILL = ("INSERT INTO {table} (symbol, ex_date, amount{extra}) "
