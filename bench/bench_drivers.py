@@ -132,7 +132,8 @@ def dependency_bound(durations: dict[str, float], needs: dict[str, list[str]]) -
 
 
 def run_nights(variants: list[str], *, symbols: int, seed: int, latency_ms: float, rate: float, admin_url: str,
-               runs: int = 1, on_run: Callable[[int, str, float, dict, Path], None] | None = None,
+               runs: int = 1, extra_env: dict[str, str] | None = None,
+               on_run: Callable[[int, str, float, dict, Path], None] | None = None,
                before_run: Callable[[], None] | None = None) -> list[dict[str, tuple[float, dict]]]:
     """`runs` repetitions of every variant (side by side: v2, v3, ... then again), each night on a
     fresh database and against one simulator. Returns, per repetition, {variant: (wall, summary)}."""
@@ -162,6 +163,7 @@ def run_nights(variants: list[str], *, symbols: int, seed: int, latency_ms: floa
                             "LOG_DIR": str(run_dir / "logs"),
                             "BACKUP_DIR": str(run_dir / "backups"),
                             **{f"{s.upper()}_RATE_LIMIT": str(rate) for s in SOURCES},
+                            **(extra_env or {}),
                         }
                         print(f"  night {rep + 1}/{runs}: {script} {' '.join(extra)} ...", flush=True)
                         if before_run:
