@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -599,6 +599,32 @@ def future_dividends(ctx: Context) -> list[Row]:
                 ratio=f"{median(again) / median(first):.2f}x the first build")]
 
 
+@benchmark("migration_002", "migration 002 on 3 scraped tables filled under the old schema (bench_migration_002.py)",
+           rows=(200_000, 5_000, "rows per table"))
+def migration_002(ctx: Context) -> list[Row]:
+    from bench import bench_migration_002 as bm
+
+    os.environ["DATABASE_URL"] = ctx.database_url
+    took: list[float] = []
+    ctx.repeat(lambda _run: took.append(bm.run(ctx["rows"])[1]))
+    return [Row("migration_002", f"migrate() from 001 on 3 tables x {ctx['rows']:,} rows", median(took), "s", took)]
+
+
+@benchmark("backup", "backup steps of a database of N price rows (bench_backup.py)",
+           rows=(1_000_000, 20_000, "price rows"))
+def backup(ctx: Context) -> list[Row]:
+    from bench import bench_backup as bb
+
+    os.environ["DATABASE_URL"] = ctx.database_url
+    steps: list[dict[str, float]] = []
+    ctx.repeat(lambda _run: steps.append(bb.main(["--rows", str(ctx["rows"])])))
+    rows = []
+    for label in steps[0]:
+        took = [s[label] for s in steps]
+        rows.append(Row("backup", f"{label}, {ctx['rows']:,} price rows", median(took), "s", took))
+    return rows
+
+
 # -- running -------------------------------------------------------------------
 
 
@@ -684,7 +710,8 @@ def main(argv: list[str]) -> int:
             print(f"== {name}: {b.about} ({', '.join(f'{k}={v}' for k, v in ctx.params.items())}, "
                   f"{ctx.runs} run(s))", file=sys.stderr, flush=True)
             try:
-                with environ_kept():
+                # The scripts' own progress lines go to stderr: stdout is the table.
+                with environ_kept(), redirect_stdout(sys.stderr):
                     produced = b.fn(ctx)
             except (Exception, SystemExit) as err:  # one broken benchmark does not hide the others
                 failed.append(name)
