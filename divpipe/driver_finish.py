@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg2
@@ -50,6 +50,8 @@ class FinishRequest:
     summary_path: Path
     strict: bool = False
     schedule: str = "phases"  # or "overlap"
+    as_of: date | None = None
+    rerun_of: str | None = None
     interrupted: str | None = None
     skipped: str | None = None
 
@@ -125,15 +127,16 @@ def record_run(conn, summary: dict) -> None:
     with conn, conn.cursor() as cur:
         cur.execute(
             """
-            INSERT INTO pipeline_runs
-                (run_id, driver, started_at, finished_at, status, exit_code, rows_written, log_path, error)
+            INSERT INTO pipeline_runs (run_id, driver, started_at, finished_at, status, exit_code,
+                                       rows_written, log_path, error, as_of, rerun_of)
             VALUES (%(run_id)s, %(driver)s, %(started_at)s, %(finished_at)s, %(status)s,
-                    %(exit_code)s, %(rows_written_total)s, %(log_path)s, %(error)s)
+                    %(exit_code)s, %(rows_written_total)s, %(log_path)s, %(error)s, %(as_of)s, %(rerun_of)s)
             ON CONFLICT (run_id) DO UPDATE SET
                 driver = EXCLUDED.driver, started_at = EXCLUDED.started_at,
                 finished_at = EXCLUDED.finished_at, status = EXCLUDED.status,
                 exit_code = EXCLUDED.exit_code, rows_written = EXCLUDED.rows_written,
-                log_path = EXCLUDED.log_path, error = EXCLUDED.error
+                log_path = EXCLUDED.log_path, error = EXCLUDED.error, as_of = EXCLUDED.as_of,
+                rerun_of = EXCLUDED.rerun_of
             """,
             {**summary, "error": "; ".join(summary["reasons"]) or None},
         )
@@ -221,6 +224,8 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         "run_id": request.run_id,
         "driver": request.driver,
         "schedule": request.schedule,
+        "as_of": request.as_of.isoformat() if request.as_of else None,
+        "rerun_of": request.rerun_of,
         # Every request of a simulated run went to the simulator: its data is not the market's.
         "simulated": bool(settings.divpipe_simulator_url),
         "status": outcome.status,

@@ -42,12 +42,17 @@ AS_OF_DATE=""
 FINISHING=0
 OVERLAP=0
 OVERLAP_FLAG=0
+RERUN=0
+RERUN_OF=""
+RUN_AS_OF=""  # the New York date the gate decided on
 
 declare -ga TASK_NAMES=()
 declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
 # TASK_NEEDS: the tasks a task waits for (space-separated); TASK_BLOCKED_BY: the
 # failed critical task that skipped it.
 declare -gA TASK_NEEDS=() TASK_BLOCKED_BY=() TASK_INDEX=()
+# --rerun-failed: the tasks to run again, with their status in the earlier run.
+declare -gA RERUN_TASKS=()
 declare -gA TASK_STATUS=() TASK_RC=() TASK_START=() TASK_END=() TASK_OFFSET=() TASK_NOTE=() TASK_PID=()
 # Per task: its limit (TASK_TIMEOUT_<TASK>_MINUTES, from the Python settings) and,
 # once past it, when it was sent TERM (all in microseconds).
@@ -90,6 +95,7 @@ usage() {
   fi
   cat <<EOF
 usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]${overlap_flag}
+       $(basename "$0") --rerun-failed [RUN_ID] [--force] [--strict]${overlap_flag}
        $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L] [--sim-real-rates]
 
 Runs the nightly divpipe pipeline (${DRIVER}: $(
@@ -101,6 +107,11 @@ Runs the nightly divpipe pipeline (${DRIVER}: $(
   --discovery         run the Sunday discovery today as well
   --date YYYY-MM-DD   decide the trading-day gate and Sunday discovery as if
                       it were this date (New York); default: today in New York${overlap_help}
+  --rerun-failed [RUN_ID]
+                      run again only the tasks of run RUN_ID (default: the last
+                      run) that failed, timed out, were skipped or interrupted,
+                      and the tasks that need them, for that run's date; a new
+                      run, linked to RUN_ID (see 'python -m divpipe runs')
   --simulate          start the market simulator and run everything against it:
                       no network, no API key; implies --force and --discovery.
                       Always an embedded database under \$DIVPIPE_DATA_DIR/simulate
@@ -282,6 +293,17 @@ parse_args() {
       --force) FORCE=1 ;;
       --strict) STRICT=1 ;;
       --discovery) WITH_DISCOVERY=1 ;;
+      --rerun-failed)
+        RERUN=1
+        # The run id is optional: the next word is one unless it is a flag.
+        if (($# > 1)) && [[ "$2" != -* ]]; then
+          if [[ ! "$2" =~ ^[A-Za-z0-9._-]+$ ]]; then
+            die_usage "--rerun-failed: '$2' is not a run id (see python -m divpipe runs)"
+          fi
+          RERUN_OF="$2"
+          shift
+        fi
+        ;;
       --overlap)
         if ((MAX_PARALLEL == 1)); then
           die_usage "--overlap: ${DRIVER} runs one task at a time; use daily_update_v3_parallel.sh --overlap"
@@ -347,6 +369,12 @@ read_driver_settings() {
   if ((SIMULATE)); then
     FORCE=1
     WITH_DISCOVERY=1
+  fi
+  if ((RERUN)) && [[ -n "${AS_OF_DATE}" ]]; then
+    die_usage "--rerun-failed runs for the date of the run it completes: drop --date"
+  fi
+  if ((RERUN && SIMULATE)); then
+    die_usage "--rerun-failed completes a real run: it cannot be combined with --simulate"
   fi
 }
 
@@ -1000,6 +1028,12 @@ finish_run() {
   if ((OVERLAP)); then
     args+=(--schedule overlap)
   fi
+  if [[ -n "${RUN_AS_OF}" ]]; then
+    args+=(--as-of "${RUN_AS_OF}")
+  fi
+  if ((RERUN)) && [[ -n "${RERUN_OF}" ]]; then
+    args+=(--rerun-of "${RERUN_OF}")
+  fi
   if [[ -n "${signal_name}" ]]; then
     args+=(--interrupted "${signal_name}")
   fi
@@ -1082,8 +1116,68 @@ plan_tasks() {
     elif [[ "${which}" != "full" ]]; then
       continue
     fi
+    if ((RERUN)) && [[ -z "${RERUN_TASKS[${name}]+set}" ]]; then
+      continue
+    fi
     TASK_STATUS["${name}"]="planned"
   done
+}
+
+# --rerun-failed: read the earlier run's tasks to run again, add every task
+# that needs one of them (the list is in dependency order, so one pass does),
+# and take that run's date for the gate.
+plan_rerun() {
+  local rc=0 line name status first=1 needed dep
+  local -a args=(rerun-plan)
+  if [[ -n "${RERUN_OF}" ]]; then
+    args+=(--run-id "${RERUN_OF}")
+  fi
+  python -m divpipe.runs "${args[@]}" >"${STATE_DIR}/rerun" 2>"${STATE_DIR}/rerun.err" || rc=$?
+  cat "${STATE_DIR}/rerun.err" >>"${MAIN_LOG}"
+  if ((rc != 0)); then
+    line="$(tail -n 1 "${STATE_DIR}/rerun.err")"
+    log "❌ cannot rerun: ${line#❌ }"
+    stop_early "${rc}"
+  fi
+  while read -r name status; do
+    if ((first)); then
+      first=0
+      RERUN_OF="${name}"
+      AS_OF_DATE="${status}"
+      continue
+    fi
+    if [[ -z "${TASK_PHASE[${name}]+set}" ]]; then
+      log "⚠️ ${name} (${status} in ${RERUN_OF}) is no longer in the task list: not run again"
+      continue
+    fi
+    RERUN_TASKS["${name}"]="${status}"
+  done <"${STATE_DIR}/rerun"
+  local -a asked=() added=()
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ -n "${RERUN_TASKS[${name}]+set}" ]]; then
+      asked+=("${name} (${RERUN_TASKS[${name}]})")
+      continue
+    fi
+    needed=""
+    for dep in ${TASK_NEEDS[${name}]:-}; do
+      if [[ -n "${RERUN_TASKS[${dep}]+set}" ]]; then
+        needed="${dep}"
+        break
+      fi
+    done
+    if [[ -n "${needed}" ]]; then
+      RERUN_TASKS["${name}"]="needs ${needed}"
+      added+=("${name}")
+    fi
+  done
+  if ((${#asked[@]} == 0)); then
+    log "✅ nothing to rerun: no task of ${RERUN_OF} failed, timed out or was skipped"
+    stop_early 0
+  fi
+  if [[ -n "${RERUN_TASKS[discovery]+set}" ]]; then
+    WITH_DISCOVERY=1
+  fi
+  log "↻ rerun of ${RERUN_OF} (as of ${AS_OF_DATE}): ${asked[*]}${added[*]:+; and what needs them: ${added[*]}}"
 }
 
 # --- main ---------------------------------------------------------------------
@@ -1158,6 +1252,9 @@ driver_main() {
     forget_another_universe
   fi
 
+  if ((RERUN)); then
+    plan_rerun
+  fi
   local -a plan_args=(plan)
   if ((FORCE)); then plan_args+=(--force); fi
   if ((WITH_DISCOVERY)); then plan_args+=(--discovery); fi
@@ -1173,6 +1270,11 @@ driver_main() {
   local why_discovery
   read -r which discovery as_of why_discovery <<<"${plan_line}"
   WITH_DISCOVERY="${discovery}"
+  RUN_AS_OF="${as_of}"
+  if ((RERUN)) && [[ "${why_discovery}" != "no-symbols" && -z "${RERUN_TASKS[discovery]+set}" ]]; then
+    # Not the Sunday discovery of the rerun's own day: only the earlier run's, if it is to run again.
+    WITH_DISCOVERY=0
+  fi
   # Only now: `plan` has validated every setting, LOG_RETENTION_DAYS included.
   clean_old_logs
   if [[ "${which}" == "skip" ]]; then
@@ -1197,8 +1299,12 @@ driver_main() {
     hold_embedded_database || true
   fi
   rc=0
-  python -m divpipe.runs start --run-id "${RUN_ID}" --driver "${DRIVER}" --log-path "${MAIN_LOG}" \
-    --state-dir "${STATE_DIR}" >"${STATE_DIR}/start.log" 2>&1 || rc=$?
+  local -a start_args=(start --run-id "${RUN_ID}" --driver "${DRIVER}" --log-path "${MAIN_LOG}"
+    --state-dir "${STATE_DIR}" --as-of "${RUN_AS_OF}")
+  if ((RERUN)); then
+    start_args+=(--rerun-of "${RERUN_OF}")
+  fi
+  python -m divpipe.runs "${start_args[@]}" >"${STATE_DIR}/start.log" 2>&1 || rc=$?
   cat "${STATE_DIR}/start.log" >>"${MAIN_LOG}"
   if ((rc != 0)); then
     log "⚠️ could not record the start of the run in pipeline_runs (exit ${rc}): see ${MAIN_LOG}"
