@@ -480,6 +480,19 @@ def test_settings_come_from_the_env_file_and_the_environment_wins(fake, tmp_path
     assert fake.ran() == set()
 
 
+def test_the_venv_bootstrap_waits_for_another_one():
+    # Drivers prepare the venv before they hold the run lock: bootstrap_venv.sh has a lock of its own.
+    import fcntl
+
+    with open(ROOT / ".venv" / ".bootstrap.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(["bash", str(ROOT / "scripts" / "bootstrap_venv.sh"), str(ROOT)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert waiting.poll() is None
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()
+
+
 def test_the_driver_reads_env_with_python_dotenvs_rules(fake, tmp_path):
     # The two cases where the driver's own parser (gone now) disagreed with python-dotenv.
     home = tmp_path / "home"
