@@ -49,6 +49,7 @@ class FinishRequest:
     main_log: str
     summary_path: Path
     strict: bool = False
+    schedule: str = "phases"  # or "overlap"
     interrupted: str | None = None
     skipped: str | None = None
 
@@ -79,7 +80,7 @@ def _completeness(conn, written, settings: Settings, measure_figures: bool):
     return report_lines(found, written, session), level, [f.as_dict() for f in found]
 
 
-def _task_dict(t: TaskResult) -> dict:
+def _task_dict(t: TaskResult, run_started: float) -> dict:
     return {
         "name": t.name,
         "phase": t.phase,
@@ -88,7 +89,9 @@ def _task_dict(t: TaskResult) -> dict:
         "exit_code": t.exit_code,
         "started_at": _iso(to_datetime(t.started)),
         "finished_at": _iso(to_datetime(t.finished)),
+        "start_offset_seconds": None if t.started is None else round(t.started - run_started, 3),
         "seconds": round(t.seconds, 3),
+        "needs": list(t.needs),
         "log_path": t.log_path,
         "note": t.note or None,
     }
@@ -160,7 +163,8 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     lines: list[str] = []
     alerts: list[str] = []
     if not request.skipped:
-        lines += performance_breakdown(tasks, phases, total)
+        lines += performance_breakdown(tasks, phases, total, run_started=request.started_at,
+                                       schedule=request.schedule)
         alerts = duration_alerts(
             phases,
             total,
@@ -216,6 +220,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     summary = {
         "run_id": request.run_id,
         "driver": request.driver,
+        "schedule": request.schedule,
         # Every request of a simulated run went to the simulator: its data is not the market's.
         "simulated": bool(settings.divpipe_simulator_url),
         "status": outcome.status,
@@ -226,7 +231,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         "seconds": round(total, 3),
         "log_path": request.main_log,
         "phases": {name: round(p.seconds, 3) for name, p in phases.items()},
-        "tasks": [_task_dict(t) for t in tasks],
+        "tasks": [_task_dict(t, request.started_at) for t in tasks],
         "alerts": alerts,
         "completeness": {"level": level, "figures": found},
         "rows_written": written,

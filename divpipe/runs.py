@@ -171,6 +171,7 @@ def _finish(argv: list[str]) -> int:
     parser.add_argument("--main-log", required=True)
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--schedule", choices=["phases", "overlap"], default="phases")
     parser.add_argument("--interrupted", choices=["TERM", "INT"])
     parser.add_argument("--skipped")
     args = parser.parse_args(argv)
@@ -182,6 +183,7 @@ def _finish(argv: list[str]) -> int:
         main_log=args.main_log,
         summary_path=args.summary,
         strict=args.strict,
+        schedule=args.schedule,
         interrupted=args.interrupted,
         skipped=args.skipped,
     ))

@@ -45,10 +45,15 @@ SIM_SEED=42
 SIM_LATENCY_MS=0
 AS_OF_DATE=""
 FINISHING=0
+OVERLAP=0
+OVERLAP_FLAG=0
 VENV_OUTPUT=""
 
 declare -ga TASK_NAMES=()
 declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
+# TASK_NEEDS: the tasks a task waits for (space-separated); TASK_BLOCKED_BY: the
+# failed critical task that skipped it.
+declare -gA TASK_NEEDS=() TASK_BLOCKED_BY=() TASK_INDEX=()
 declare -gA TASK_STATUS=() TASK_RC=() TASK_START=() TASK_END=() TASK_OFFSET=() TASK_NOTE=() TASK_PID=()
 # Per task: its limit (TASK_TIMEOUT_<TASK>_MINUTES, from the Python settings) and,
 # once past it, when it was sent TERM (all in microseconds).
@@ -81,8 +86,16 @@ die_usage() {
 }
 
 usage() {
+  local overlap_flag="" overlap_help=""
+  if ((MAX_PARALLEL != 1)); then
+    overlap_flag=" [--overlap]"
+    overlap_help="
+  --overlap           start each task as soon as the tasks it needs have
+                      finished (the 'needs' lines of scripts/tasks.sh) instead
+                      of phase by phase (same as DRIVER_OVERLAP=true)"
+  fi
   cat <<EOF
-usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]
+usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]${overlap_flag}
        $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L] [--sim-real-rates]
 
 Runs the nightly divpipe pipeline (${DRIVER}: $(
@@ -93,7 +106,7 @@ Runs the nightly divpipe pipeline (${DRIVER}: $(
   --strict            a failed non-critical task fails the run (exit 1)
   --discovery         run the Sunday discovery today as well
   --date YYYY-MM-DD   decide the trading-day gate and Sunday discovery as if
-                      it were this date (New York); default: today in New York
+                      it were this date (New York); default: today in New York${overlap_help}
   --simulate          start the market simulator and run everything against it:
                       no network, no API key; implies --force and --discovery.
                       Always an embedded database under \$DIVPIPE_DATA_DIR/simulate
@@ -178,11 +191,49 @@ task() {
   if [[ -n "${TASK_PHASE[${name}]+set}" ]]; then
     die_usage "task list: task ${name} is defined twice"
   fi
+  TASK_INDEX["${name}"]="${#TASK_NAMES[@]}"
   TASK_NAMES+=("${name}")
   TASK_PHASE["${name}"]="${phase}"
   # Quoted once here, so the command runs later exactly as written in the list.
   TASK_CMD["${name}"]="$(printf '%q ' "$@")"
   TASK_STATUS["${name}"]="unscheduled"
+}
+
+# needs NAME TASK...: called by scripts/tasks.sh. NAME starts only after every
+# TASK has finished. Only earlier tasks may be named, so the list stays a valid
+# serial order (v2's) and the graph can have no cycle.
+needs() {
+  if (($# < 2)); then
+    die_usage "task list: 'needs $*' needs a task and what it needs"
+  fi
+  local name="$1" dep
+  shift
+  if [[ -z "${TASK_PHASE[${name}]+set}" ]]; then
+    die_usage "task list: needs ${name}: no such task (define it with 'task' first)"
+  fi
+  for dep in "$@"; do
+    if [[ -z "${TASK_PHASE[${dep}]+set}" ]] || ((TASK_INDEX[${dep}] >= TASK_INDEX[${name}])); then
+      die_usage "task list: ${name} needs ${dep}, which is not a task listed before it"
+    fi
+    # Without --overlap phases run one after another: a need in a later phase would never finish first.
+    if (($(phase_index "${TASK_PHASE[${dep}]}") > $(phase_index "${TASK_PHASE[${name}]}"))); then
+      die_usage "task list: ${name} (${TASK_PHASE[${name}]}) needs ${dep}, which runs in a later phase (${TASK_PHASE[${dep}]})"
+    fi
+    if [[ " ${TASK_NEEDS[${name}]:-} " != *" ${dep} "* ]]; then
+      TASK_NEEDS["${name}"]+="${TASK_NEEDS[${name}]:+ }${dep}"
+    fi
+  done
+}
+
+phase_index() {
+  local i
+  for i in "${!PHASES[@]}"; do
+    if [[ "${PHASES[${i}]}" == "$1" ]]; then
+      printf '%d\n' "${i}"
+      return 0
+    fi
+  done
+  printf '%d\n' "${#PHASES[@]}"
 }
 
 # DIVPIPE_TASKS_FILE replaces the task list (tests run the drivers on fake tasks).
@@ -202,6 +253,12 @@ parse_args() {
       --force) FORCE=1 ;;
       --strict) STRICT=1 ;;
       --discovery) WITH_DISCOVERY=1 ;;
+      --overlap)
+        if ((MAX_PARALLEL == 1)); then
+          die_usage "--overlap: ${DRIVER} runs one task at a time; use daily_update_v3_parallel.sh --overlap"
+        fi
+        OVERLAP_FLAG=1
+        ;;
       --simulate) SIMULATE=1 ;;
       --sim-real-rates) SIM_REAL_RATES=1 ;;
       --date)
@@ -280,6 +337,10 @@ read_driver_settings() {
   EXIT_LOCKED="${DIVPIPE_EXIT_LOCKED}"
   if is_true "${FORCE_RUN}"; then
     FORCE=1
+  fi
+  # v2 stays serial whatever .env says: it is the driver users roll back to.
+  if ((MAX_PARALLEL != 1)) && { ((OVERLAP_FLAG)) || is_true "${DRIVER_OVERLAP}"; }; then
+    OVERLAP=1
   fi
   if ((SIMULATE)); then
     FORCE=1
@@ -436,14 +497,14 @@ stop_ticker() {
 }
 
 print_progress() {
-  local phase="$1" now pid name
+  local label="$1" now pid name
   local -a parts=()
   now="${EPOCHREALTIME}"
   for pid in "${!RUNNING[@]}"; do
     name="${RUNNING[${pid}]}"
     parts+=("${name} ($(seconds_between "${TASK_START[${name}]}" "${now}"))")
   done
-  log "⏳ ${PHASE_LABEL[${phase}]}: still running: ${parts[*]}"
+  log "⏳ ${label}: still running: ${parts[*]}"
 }
 
 launch_task() {
@@ -573,7 +634,7 @@ reap_vanished_tasks() {
 
 # Wait until a task finishes or the progress ticker fires.
 wait_for_any() {
-  local phase="$1" finished="" rc=0
+  local label="$1" finished="" rc=0
   wait -n -p finished "${!RUNNING[@]}" "${TICKER_PID}" 2>/dev/null || rc=$?
   if [[ -z "${finished}" ]]; then
     reap_vanished_tasks
@@ -584,7 +645,7 @@ wait_for_any() {
     reap_vanished_tasks
     check_timeouts
     if ((${#RUNNING[@]})); then
-      print_progress "${phase}"
+      print_progress "${label}"
     fi
     start_ticker
     return 0
@@ -600,6 +661,89 @@ wait_for_any() {
   fi
 }
 
+# "ready", "waiting", or "blocked ROOT": whether NAME can start now. A need
+# that is not part of this run (unscheduled) or that finished, even with a
+# non-critical failure, is met; a critical one that failed or timed out, or a
+# need skipped because of one, blocks NAME too.
+needs_state() {
+  local name="$1" dep waiting=0
+  for dep in ${TASK_NEEDS[${name}]:-}; do
+    case "${TASK_STATUS[${dep}]}" in
+      unscheduled | success) ;;
+      planned | running) waiting=1 ;;
+      failed | timeout)
+        if ((TASK_CRITICAL[${dep}])); then
+          printf 'blocked %s\n' "${dep}"
+          return 0
+        fi
+        ;;
+      *)
+        printf 'blocked %s\n' "${TASK_BLOCKED_BY[${dep}]:-${dep}}"
+        return 0
+        ;;
+    esac
+  done
+  if ((waiting)); then
+    printf 'waiting\n'
+  else
+    printf 'ready\n'
+  fi
+}
+
+# "failed (exit 1)" or "timed out": what became of a task, for skip notes.
+what_became_of() {
+  local name="$1"
+  case "${TASK_STATUS[${name}]}" in
+    timeout) printf 'timed out\n' ;;
+    failed) printf 'failed (exit %s)\n' "${TASK_RC[${name}]:-?}" ;;
+    *) printf '%s\n' "${TASK_STATUS[${name}]}" ;;
+  esac
+}
+
+# Run the given planned tasks: each starts once its needs have finished, at
+# most MAX_PARALLEL at once (0: no limit), in list order among those ready.
+# Returns when every one has finished or been skipped.
+run_tasks() {
+  local label="$1" name state root
+  shift
+  local -a pending=("$@") waiting=()
+  local -A skipped_by=()
+  start_ticker
+  while ((${#pending[@]} + ${#RUNNING[@]})); do
+    waiting=()
+    for name in "${pending[@]}"; do
+      root=""
+      read -r state root <<<"$(needs_state "${name}")"
+      if [[ "${state}" == blocked ]]; then
+        TASK_STATUS["${name}"]="skipped"
+        TASK_BLOCKED_BY["${name}"]="${root}"
+        TASK_NOTE["${name}"]="critical task ${root} $(what_became_of "${root}")"
+        skipped_by["${root}"]+="${skipped_by[${root}]:+, }${name}"
+      elif [[ "${state}" == ready ]] && ((MAX_PARALLEL == 0 || ${#RUNNING[@]} < MAX_PARALLEL)); then
+        launch_task "${name}"
+      else
+        waiting+=("${name}")
+      fi
+    done
+    pending=("${waiting[@]}")
+    for root in "${!skipped_by[@]}"; do
+      log "❌ skipping ${skipped_by[${root}]}: critical task ${root} $(what_became_of "${root}")"
+    done
+    skipped_by=()
+    if ((${#RUNNING[@]} == 0)); then
+      # Needs name earlier tasks only, so this cannot happen; if it did, say so instead of hanging.
+      for name in "${pending[@]}"; do
+        TASK_STATUS["${name}"]="skipped"
+        TASK_NOTE["${name}"]="its needs (${TASK_NEEDS[${name}]:-}) never finished"
+        log "❌ skipping ${name}: its needs (${TASK_NEEDS[${name}]:-}) never finished"
+      done
+      break
+    fi
+    wait_for_any "${label}"
+  done
+  stop_ticker
+}
+
 run_phase() {
   local phase="$1" name
   local -a pending=()
@@ -611,17 +755,52 @@ run_phase() {
   ((${#pending[@]})) || return 0
   PHASE_START["${phase}"]="${EPOCHREALTIME}"
   log "━━ ${PHASE_LABEL[${phase}]}: ${pending[*]}"
-  start_ticker
-  while ((${#pending[@]} + ${#RUNNING[@]})); do
-    while ((${#pending[@]})) && ((MAX_PARALLEL == 0 || ${#RUNNING[@]} < MAX_PARALLEL)); do
-      launch_task "${pending[0]}"
-      pending=("${pending[@]:1}")
-    done
-    wait_for_any "${phase}"
-  done
-  stop_ticker
+  run_tasks "${PHASE_LABEL[${phase}]}" "${pending[@]}"
   PHASE_END["${phase}"]="${EPOCHREALTIME}"
   log "━━ ${PHASE_LABEL[${phase}]} done in $(seconds_between "${PHASE_START[${phase}]}" "${PHASE_END[${phase}]}")"
+}
+
+# --overlap: one graph instead of phases. Every planned task starts as soon as
+# its needs have finished.
+run_overlapped() {
+  local name started
+  local -a pending=()
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_STATUS[${name}]}" == "planned" ]]; then
+      pending+=("${name}")
+    fi
+  done
+  ((${#pending[@]})) || return 0
+  started="${EPOCHREALTIME}"
+  log "━━ Overlapped tasks (--overlap: each starts when what it needs has finished): ${pending[*]}"
+  run_tasks "Overlapped tasks" "${pending[@]}"
+  phase_spans_from_tasks
+  log "━━ Overlapped tasks done in $(seconds_between "${started}" "${EPOCHREALTIME}")"
+}
+
+# With --overlap, a phase's time is the span of its tasks: from the first
+# start to the last end (the breakdown and the duration alerts read them).
+phase_spans_from_tasks() {
+  local phase name start_us end_us first last
+  for phase in "${PHASES[@]}"; do
+    first=""
+    last=""
+    for name in "${TASK_NAMES[@]}"; do
+      [[ "${TASK_PHASE[${name}]}" == "${phase}" && -n "${TASK_START[${name}]:-}" ]] || continue
+      start_us="$(to_us "${TASK_START[${name}]}")"
+      end_us="$(to_us "${TASK_END[${name}]:-${EPOCHREALTIME}}")"
+      if [[ -z "${first}" ]] || ((start_us < $(to_us "${first}"))); then
+        first="${TASK_START[${name}]}"
+      fi
+      if [[ -z "${last}" ]] || ((end_us > $(to_us "${last}"))); then
+        last="${TASK_END[${name}]:-${EPOCHREALTIME}}"
+      fi
+    done
+    if [[ -n "${first}" ]]; then
+      PHASE_START["${phase}"]="${first}"
+      PHASE_END["${phase}"]="${last}"
+    fi
+  done
 }
 
 # The first critical task of a phase that failed, if any.
@@ -649,6 +828,10 @@ skip_planned_tasks() {
 
 run_phases() {
   local phase failed later name what
+  if ((OVERLAP)); then
+    run_overlapped
+    return 0
+  fi
   for phase in "${PHASES[@]}"; do
     run_phase "${phase}"
     if failed="$(failed_critical_task "${phase}")"; then
@@ -760,10 +943,10 @@ write_state() {
   {
     for name in "${TASK_NAMES[@]}"; do
       [[ "${TASK_STATUS[${name}]}" != "unscheduled" ]] || continue
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${name}" "${TASK_PHASE[${name}]}" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${name}" "${TASK_PHASE[${name}]}" \
         "${TASK_CRITICAL[${name}]}" "${TASK_STATUS[${name}]}" "${TASK_RC[${name}]:-}" \
         "${TASK_START[${name}]:-}" "${TASK_END[${name}]:-}" "${RUN_LOG_DIR}/${name}_${RUN_DAY}.log" \
-        "${TASK_NOTE[${name}]:-}"
+        "${TASK_NOTE[${name}]:-}" "${TASK_NEEDS[${name}]:-}"
     done
   } >"${STATE_DIR}/tasks.tsv"
   {
@@ -811,6 +994,9 @@ finish_run() {
     --started-at "${RUN_STARTED}" --main-log "${MAIN_LOG}" --summary "${summary}")
   if ((STRICT)); then
     args+=(--strict)
+  fi
+  if ((OVERLAP)); then
+    args+=(--schedule overlap)
   fi
   if [[ -n "${signal_name}" ]]; then
     args+=(--interrupted "${signal_name}")
@@ -939,7 +1125,7 @@ driver_main() {
   # Every task watches this pid and stops, with its process group, when the driver is gone.
   export PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
 
-  log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
+  log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}$( ((OVERLAP)) && printf ' (--overlap)')"
   if [[ -n "${VENV_OUTPUT}" ]]; then
     printf '%s\n' "${VENV_OUTPUT}" >>"${MAIN_LOG}"
   fi
