@@ -506,6 +506,17 @@ def test_the_driver_reads_env_with_python_dotenvs_rules(fake, tmp_path):
     assert f"symbols={ROOT}/a#b\n" in task_log
 
 
+def test_driver_overlap_in_the_env_file_reaches_v3_but_not_v2(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text("DRIVER_OVERLAP=yes\n")
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" in result.stdout.splitlines()[0]
+    result = fake.run(V2, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" not in result.stdout
+
+
 def test_a_bad_value_in_the_env_file_is_one_line_and_exit_2(fake, tmp_path):
     env_file = tmp_path / "divpipe.env"
     env_file.write_text("HTTP_RETRIES=many # retries\n")
