@@ -284,7 +284,7 @@ class Settings:
         """What a `--simulate` run uses: its own embedded database, logs and backups.
 
         A trial must never mix with real data, so DATABASE_URL is ignored. The
-        drivers make the same choice in scripts/driver_lib.sh (driver_main).
+        drivers get these folders from `python -m divpipe config --shell --simulate`.
         """
         data_dir = self.divpipe_data_dir / SIMULATE_SUBDIR
         return Settings({

@@ -7,12 +7,17 @@
 # with DRIVER v3 or v2 and MAX_PARALLEL 0 (no limit) or 1 (one task at a time).
 # Everything else is identical, so both drivers leave the same database.
 #
-# Run order: lock -> venv -> trading-day gate -> run record -> discovery ->
-# phase1 -> step2 -> phase2 -> merged logs -> report, history, summary.
-
-declare -gr EXIT_FAILURE=1
-declare -gr EXIT_USAGE=2
-declare -gr EXIT_LOCKED=75
+# Run order: venv -> settings -> lock -> trading-day gate -> run record ->
+# discovery -> phase1 -> step2 -> phase2 -> merged logs -> report, history, summary.
+#
+# The driver reads no .env and holds no default of its own: every setting it
+# uses, and the exit codes, come from `python -m divpipe config --shell`
+# (read_driver_settings). Only before Python can run (--help, a bad flag, an
+# old bash, a venv that cannot be built) does it need two exit codes of its
+# own: these, which tests check against divpipe.errors.
+EXIT_FAILURE=1
+EXIT_USAGE=2
+EXIT_LOCKED=""
 
 # --- state of the run (globals: the trap handlers need them) ------------------
 DRIVER=""
@@ -45,6 +50,7 @@ OVERLAP_FLAG=0
 RERUN=0
 RERUN_OF=""
 RUN_AS_OF=""  # the New York date the gate decided on
+VENV_OUTPUT=""
 
 declare -ga TASK_NAMES=()
 declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
@@ -252,41 +258,6 @@ load_tasks() {
 
 # --- configuration ------------------------------------------------------------
 
-# Read KEY=VALUE lines of .env into the environment, never overriding a
-# variable that is already set (the same rule as the Python side). The file is
-# parsed, not sourced: it is data, and must not run code.
-load_dotenv() {
-  local file="$1" line key value
-  [[ -f "${file}" ]] || return 0
-  while IFS= read -r line || [[ -n "${line}" ]]; do
-    if [[ ! "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
-      continue
-    fi
-    key="${BASH_REMATCH[2]}"
-    value="${BASH_REMATCH[3]}"
-    if [[ "${value}" =~ ^\"(.*)\"[[:space:]]*$ || "${value}" =~ ^\'(.*)\'[[:space:]]*$ ]]; then
-      value="${BASH_REMATCH[1]}"
-    else
-      value="${value%%[[:space:]]#*}"
-      value="${value%"${value##*[![:space:]]}"}"
-    fi
-    if [[ -z "${!key+set}" ]]; then
-      export "${key}=${value}"
-    fi
-  done <"${file}"
-}
-
-# A setting that is a path: relative values are under the project directory.
-project_path() {
-  local value="$1"
-  value="${value/#\~/${HOME}}"
-  if [[ "${value}" == /* ]]; then
-    printf '%s\n' "${value}"
-  else
-    printf '%s\n' "${PROJECT_DIR}/${value}"
-  fi
-}
-
 parse_args() {
   while (($#)); do
     case "$1" in
@@ -346,35 +317,62 @@ parse_args() {
     esac
     shift
   done
-}
-
-# Settings the driver itself reads, from the environment and .env.
-read_driver_settings() {
-  local knob
-  for knob in DIVPIPE_PROGRESS_SECONDS DIVPIPE_STOP_GRACE_SECONDS; do
-    if [[ -n "${!knob:-}" && ! "${!knob}" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-      die_usage "${knob}: expected a number of seconds, got '${!knob}'"
-    fi
-  done
-  if [[ "${DIVPIPE_PROGRESS_SECONDS:-5}" =~ ^0+(\.0+)?$ ]]; then
-    die_usage "DIVPIPE_PROGRESS_SECONDS: must be above 0"
-  fi
-  if is_true "${FORCE_RUN:-false}"; then
-    FORCE=1
-  fi
-  # v2 stays serial whatever .env says: it is the driver users roll back to.
-  if ((MAX_PARALLEL != 1)) && { ((OVERLAP_FLAG)) || is_true "${DRIVER_OVERLAP:-false}"; }; then
-    OVERLAP=1
-  fi
-  if ((SIMULATE)); then
-    FORCE=1
-    WITH_DISCOVERY=1
-  fi
   if ((RERUN)) && [[ -n "${AS_OF_DATE}" ]]; then
     die_usage "--rerun-failed runs for the date of the run it completes: drop --date"
   fi
   if ((RERUN && SIMULATE)); then
     die_usage "--rerun-failed completes a real run: it cannot be combined with --simulate"
+  fi
+}
+
+# The project's .venv, created or brought up to date before anything needs
+# Python. No run lock yet (its place is a setting, and settings need the venv):
+# bootstrap_venv.sh takes a lock of its own. Its output goes to the run log
+# once there is one (VENV_OUTPUT), or to stderr when it fails.
+prepare_venv() {
+  local rc=0
+  if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
+    log "📦 first run: creating .venv and installing the requirements (a minute or two)"
+  fi
+  VENV_OUTPUT="$("${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" 2>&1)" || rc=$?
+  if ((rc != 0)); then
+    printf '%s\n' "${VENV_OUTPUT}" >&2
+    printf '❌ %s: could not prepare the virtual environment (exit %d)\n' "$(basename "$0")" "${rc}" >&2
+    exit "${EXIT_FAILURE}"
+  fi
+  export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
+  export PATH="${VIRTUAL_ENV}/bin:${PATH}"
+}
+
+# Every setting the driver uses, resolved by divpipe.config alone (.env read by
+# python-dotenv, defaults, bounds, paths made absolute; with --simulate the
+# trial's own folders and no DATABASE_URL): the output of config --shell is
+# shlex-quoted assignments, so eval only assigns. Exported settings reach the
+# tasks as they are. An invalid setting: its one ❌ line and exit 2.
+read_driver_settings() {
+  local assignments rc=0
+  local -a args=(--shell)
+  if ((SIMULATE)); then
+    args+=(--simulate)
+  fi
+  assignments="$(python -m divpipe config "${args[@]}")" || rc=$?
+  if ((rc != 0)); then
+    exit "${rc}"
+  fi
+  eval "${assignments}"
+  EXIT_FAILURE="${DIVPIPE_EXIT_FAILURE}"
+  EXIT_USAGE="${DIVPIPE_EXIT_USAGE}"
+  EXIT_LOCKED="${DIVPIPE_EXIT_LOCKED}"
+  if is_true "${FORCE_RUN}"; then
+    FORCE=1
+  fi
+  # v2 stays serial whatever .env says: it is the driver users roll back to.
+  if ((MAX_PARALLEL != 1)) && { ((OVERLAP_FLAG)) || is_true "${DRIVER_OVERLAP}"; }; then
+    OVERLAP=1
+  fi
+  if ((SIMULATE)); then
+    FORCE=1
+    WITH_DISCOVERY=1
   fi
 }
 
@@ -514,7 +512,7 @@ hold_embedded_database() {
 # --- running tasks ------------------------------------------------------------
 
 start_ticker() {
-  sleep "${DIVPIPE_PROGRESS_SECONDS:-5}" &
+  sleep "${DIVPIPE_PROGRESS_SECONDS}" &
   TICKER_PID=$!
 }
 
@@ -611,7 +609,7 @@ task_finished() {
 check_timeouts() {
   local now pid name limit started grace_us
   now="$(to_us "${EPOCHREALTIME}")"
-  grace_us="$(seconds_to_us "${DIVPIPE_STOP_GRACE_SECONDS:-10}")"
+  grace_us="$(seconds_to_us "${DIVPIPE_STOP_GRACE_SECONDS}")"
   for pid in "${!RUNNING[@]}"; do
     name="${RUNNING[${pid}]}"
     limit="${TASK_TIMEOUT_US[${name}]:-0}"
@@ -896,7 +894,7 @@ stop_running_tasks() {
   for pid in "${!RUNNING[@]}"; do
     kill -TERM -- "-${pid}" 2>/dev/null || true
   done
-  sleep "${DIVPIPE_STOP_GRACE_SECONDS:-10}" &
+  sleep "${DIVPIPE_STOP_GRACE_SECONDS}" &
   grace_pid=$!
   while ((${#RUNNING[@]})); do
     finished=""
@@ -1097,8 +1095,7 @@ on_exit() {
 
 # Task logs, run logs and summaries older than LOG_RETENTION_DAYS.
 clean_old_logs() {
-  local days="${LOG_RETENTION_DAYS:-30}" deleted=""
-  require_int LOG_RETENTION_DAYS "${days}"
+  local days="${LOG_RETENTION_DAYS}" deleted=""
   deleted="$(find "${RUN_LOG_DIR}" -maxdepth 1 -type f \
     \( -name '*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log' -o -name 'summary_*.json' -o -name 'timeline_*.png' \) \
     -mmin "+$((days * 24 * 60))" -print -delete)" || log "⚠️ could not delete old logs in ${RUN_LOG_DIR}"
@@ -1195,24 +1192,16 @@ driver_main() {
   PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
   parse_args "$@"
   cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
-  # DIVPIPE_ENV_FILE names another dotenv file, as on the Python side.
-  load_dotenv "$(project_path "${DIVPIPE_ENV_FILE:-.env}")"
-  # Like every path setting, relative to the project, and settable in .env.
-  TASKS_FILE="$(project_path "${DIVPIPE_TASKS_FILE:-scripts/tasks.sh}")"
+  prepare_venv
   read_driver_settings
-  RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
-  RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"
+  # Absolute already. A trial never mixes with real runs: with --simulate these
+  # are its own folders (divpipe.config.Settings.for_simulation).
+  TASKS_FILE="${DIVPIPE_TASKS_FILE}"
+  RUN_LOG_DIR="${LOG_DIR}"
+  RUN_DATA_DIR="${DIVPIPE_DATA_DIR}"
   local ignored_database=0
-  if ((SIMULATE)); then
-    # A trial never mixes with real runs: its own embedded database, lock, logs
-    # and backups (the same folders as divpipe.config.Settings.for_simulation).
-    RUN_LOG_DIR="${RUN_LOG_DIR}/simulate"
-    RUN_DATA_DIR="${RUN_DATA_DIR}/simulate"
-    export BACKUP_DIR="${RUN_DATA_DIR}/backups"
-    if [[ -n "${DATABASE_URL:-}" ]]; then
-      ignored_database=1
-      unset DATABASE_URL
-    fi
+  if is_true "${DIVPIPE_IGNORED_DATABASE_URL}"; then
+    ignored_database=1
   fi
   mkdir -p -- "${RUN_LOG_DIR}" "${RUN_DATA_DIR}"
   load_tasks
@@ -1228,18 +1217,12 @@ driver_main() {
   trap 'on_signal TERM' TERM
   trap 'on_signal INT' INT
   # Every task watches this pid and stops, with its process group, when the driver is gone.
-  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
+  export PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
 
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}$( ((OVERLAP)) && printf ' (--overlap)')"
-  if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
-    log "📦 first run: creating .venv and installing the requirements (a minute or two)"
+  if [[ -n "${VENV_OUTPUT}" ]]; then
+    printf '%s\n' "${VENV_OUTPUT}" >>"${MAIN_LOG}"
   fi
-  "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
-    log "❌ could not prepare the virtual environment: see ${MAIN_LOG}"
-    stop_early "${EXIT_FAILURE}"
-  }
-  export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
-  export PATH="${VIRTUAL_ENV}/bin:${PATH}"
 
   if ((SIMULATE)); then
     if ((ignored_database)); then
@@ -1275,7 +1258,7 @@ driver_main() {
     # Not the Sunday discovery of the rerun's own day: only the earlier run's, if it is to run again.
     WITH_DISCOVERY=0
   fi
-  # Only now: `plan` has validated every setting, LOG_RETENTION_DAYS included.
+  # LOG_RETENTION_DAYS was validated by config --shell, before the lock.
   clean_old_logs
   if [[ "${which}" == "skip" ]]; then
     log "SKIPPED: not a trading day (${as_of}, NYSE closed); FORCE_RUN=true or --force overrides"
@@ -1295,7 +1278,7 @@ driver_main() {
   plan_tasks "${which}"
   load_task_timeouts
 
-  if [[ -z "${DATABASE_URL:-}" ]]; then
+  if is_true "${DIVPIPE_EMBEDDED_DATABASE}"; then
     hold_embedded_database || true
   fi
   rc=0

@@ -153,6 +153,12 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
         **{f"{s.upper()}_RATE_LIMIT": "200" for s in registry.NAMES},
     }
     env.pop("DIVPIPE_SIMULATOR_URL", None)
+    # The real database named in .env, not the environment: the tasks read .env themselves, and
+    # must not find it there either (the driver exports DATABASE_URL empty for a trial).
+    env.pop("DATABASE_URL")
+    env_file = tmp_path / "real.env"
+    env_file.write_text(f"DATABASE_URL={real_url}\n")
+    env["DIVPIPE_ENV_FILE"] = str(env_file)
     summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
     assert "🧪 simulator: http://127.0.0.1:" in summary["_stdout"]
     assert "🧪 --simulate ignores DATABASE_URL" in summary["_stdout"]

@@ -17,6 +17,7 @@ from datetime import date
 import psutil
 import pytest
 
+from divpipe import errors
 from divpipe.sources import registry
 from tests.plugins.fake_pipeline import DEFAULT_TASKS, ROOT, V2, V3
 
@@ -79,12 +80,21 @@ def test_the_one_task_list_defines_every_nightly_task():
 def test_bad_usage_exits_2_and_runs_nothing(fake):
     for args in (["--bogus"], ["--date", "2026-02-30"], ["--sim-symbols", "many"]):
         result = fake.run(V3, *args)
-        assert result.returncode == 2, args
+        assert result.returncode == errors.EXIT_USAGE == 2, args
         assert result.stderr.startswith("❌ ")
+    # A bad setting: config --shell's one line, before the lock and any log.
     result = fake.run(V3, "--force", HTTP_RETRIES="many")
     assert result.returncode == 2
-    assert "could not decide whether to run (exit 2): HTTP_RETRIES: expected a number" in result.stdout
+    assert result.stderr == "❌ HTTP_RETRIES: expected a number, got 'many'\n"
+    assert result.stdout == ""
     assert fake.ran() == set()
+
+
+def test_the_exit_codes_the_driver_knows_before_python_are_divpipes():
+    # Usage errors and a venv that cannot be built exit before config --shell can run.
+    early = subprocess.run(["bash", "-c", 'source scripts/driver_lib.sh; echo "${EXIT_FAILURE} ${EXIT_USAGE}"'],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert early == [str(errors.EXIT_FAILURE), str(errors.EXIT_USAGE)]
 
 
 # --- success, per-task logs, summary, history -----------------------------------------------
@@ -384,6 +394,52 @@ def test_settings_come_from_the_env_file_and_the_environment_wins(fake, tmp_path
     result = fake.run(V3, "--date", SATURDAY, DIVPIPE_ENV_FILE=str(env_file), FORCE_RUN="false")
     assert "SKIPPED: not a trading day" in result.stdout
     assert fake.ran() == set()
+
+
+def test_the_venv_bootstrap_waits_for_another_one():
+    # Drivers prepare the venv before they hold the run lock: bootstrap_venv.sh has a lock of its own.
+    import fcntl
+
+    with open(ROOT / ".venv" / ".bootstrap.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(["bash", str(ROOT / "scripts" / "bootstrap_venv.sh"), str(ROOT)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert waiting.poll() is None
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()
+
+
+def test_the_driver_reads_env_with_python_dotenvs_rules(fake, tmp_path):
+    # The two cases where the driver's own parser (gone now) disagreed with python-dotenv.
+    home = tmp_path / "home"
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text('ALERT_COMMAND=${HOME}/x\nSYMBOLS_FILE="a#b" # c\n')
+    fake.define(yieldmax='echo "alert=${ALERT_COMMAND}"; echo "symbols=${SYMBOLS_FILE}"')
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file), HOME=str(home))
+    assert result.returncode == 0, result.stdout + result.stderr
+    task_log = (fake.log_dir / f"yieldmax_{date.today():%Y%m%d}.log").read_text()
+    assert f"alert={home}/x\n" in task_log
+    assert f"symbols={ROOT}/a#b\n" in task_log
+
+
+def test_driver_overlap_in_the_env_file_reaches_v3_but_not_v2(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text("DRIVER_OVERLAP=yes\n")
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" in result.stdout.splitlines()[0]
+    result = fake.run(V2, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" not in result.stdout
+
+
+def test_a_bad_value_in_the_env_file_is_one_line_and_exit_2(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text("HTTP_RETRIES=many # retries\n")
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["❌ HTTP_RETRIES: expected a number, got 'many'"]
+    assert not fake.ran() and not (fake.data_dir / "daily_update.lock").exists()
 
 
 # --- settings checked before anything is touched ---------------------------------------------
