@@ -11,6 +11,7 @@ COMMANDS = {
     "runs": ("divpipe.runs", "recent pipeline runs as a table"),
     "report": ("divpipe.timeline", "draw a run's timeline as a PNG"),
     "export": ("divpipe.export.cli", "the database as a Parquet lake, on disk or S3"),
+    "config": ("divpipe.config_cli", "--shell: the drivers' settings as bash assignments"),
 }
 
 

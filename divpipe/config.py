@@ -139,6 +139,8 @@ FIELDS: list[Field] = [
     Field("BACKUP_KEEP_DAYS", "int", 14, "backups older than this are deleted (the newest good one never)",
           minimum=1),
     Field("FORCE_RUN", "bool", False, "run even when the NYSE was closed today"),
+    Field("DRIVER_OVERLAP", "bool", False,
+          "v3 starts each task when the tasks it needs have finished, not phase by phase (--overlap)"),
     Field("ALERT_COMMAND", "str", None, "run with the summary JSON path as argument when a run fails"),
     Field("PRICE_COVERAGE_WARN", "float", 0.80, "price coverage below this fraction is a warning",
           minimum=0.0, maximum=1.0),
@@ -282,7 +284,7 @@ class Settings:
         """What a `--simulate` run uses: its own embedded database, logs and backups.
 
         A trial must never mix with real data, so DATABASE_URL is ignored. The
-        drivers make the same choice in scripts/driver_lib.sh (driver_main).
+        drivers get these folders from `python -m divpipe config --shell --simulate`.
         """
         data_dir = self.divpipe_data_dir / SIMULATE_SUBDIR
         return Settings({

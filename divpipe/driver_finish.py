@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg2
@@ -49,6 +49,9 @@ class FinishRequest:
     main_log: str
     summary_path: Path
     strict: bool = False
+    schedule: str = "phases"  # or "overlap"
+    as_of: date | None = None
+    rerun_of: str | None = None
     interrupted: str | None = None
     skipped: str | None = None
 
@@ -79,7 +82,7 @@ def _completeness(conn, written, settings: Settings, measure_figures: bool):
     return report_lines(found, written, session), level, [f.as_dict() for f in found]
 
 
-def _task_dict(t: TaskResult) -> dict:
+def _task_dict(t: TaskResult, run_started: float) -> dict:
     return {
         "name": t.name,
         "phase": t.phase,
@@ -88,7 +91,9 @@ def _task_dict(t: TaskResult) -> dict:
         "exit_code": t.exit_code,
         "started_at": _iso(to_datetime(t.started)),
         "finished_at": _iso(to_datetime(t.finished)),
+        "start_offset_seconds": None if t.started is None else round(t.started - run_started, 3),
         "seconds": round(t.seconds, 3),
+        "needs": list(t.needs),
         "log_path": t.log_path,
         "note": t.note or None,
     }
@@ -122,15 +127,16 @@ def record_run(conn, summary: dict) -> None:
     with conn, conn.cursor() as cur:
         cur.execute(
             """
-            INSERT INTO pipeline_runs
-                (run_id, driver, started_at, finished_at, status, exit_code, rows_written, log_path, error)
+            INSERT INTO pipeline_runs (run_id, driver, started_at, finished_at, status, exit_code,
+                                       rows_written, log_path, error, as_of, rerun_of)
             VALUES (%(run_id)s, %(driver)s, %(started_at)s, %(finished_at)s, %(status)s,
-                    %(exit_code)s, %(rows_written_total)s, %(log_path)s, %(error)s)
+                    %(exit_code)s, %(rows_written_total)s, %(log_path)s, %(error)s, %(as_of)s, %(rerun_of)s)
             ON CONFLICT (run_id) DO UPDATE SET
                 driver = EXCLUDED.driver, started_at = EXCLUDED.started_at,
                 finished_at = EXCLUDED.finished_at, status = EXCLUDED.status,
                 exit_code = EXCLUDED.exit_code, rows_written = EXCLUDED.rows_written,
-                log_path = EXCLUDED.log_path, error = EXCLUDED.error
+                log_path = EXCLUDED.log_path, error = EXCLUDED.error, as_of = EXCLUDED.as_of,
+                rerun_of = EXCLUDED.rerun_of
             """,
             {**summary, "error": "; ".join(summary["reasons"]) or None},
         )
@@ -160,7 +166,8 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     lines: list[str] = []
     alerts: list[str] = []
     if not request.skipped:
-        lines += performance_breakdown(tasks, phases, total)
+        lines += performance_breakdown(tasks, phases, total, run_started=request.started_at,
+                                       schedule=request.schedule)
         alerts = duration_alerts(
             phases,
             total,
@@ -216,6 +223,9 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     summary = {
         "run_id": request.run_id,
         "driver": request.driver,
+        "schedule": request.schedule,
+        "as_of": request.as_of.isoformat() if request.as_of else None,
+        "rerun_of": request.rerun_of,
         # Every request of a simulated run went to the simulator: its data is not the market's.
         "simulated": bool(settings.divpipe_simulator_url),
         "status": outcome.status,
@@ -226,7 +236,7 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         "seconds": round(total, 3),
         "log_path": request.main_log,
         "phases": {name: round(p.seconds, 3) for name, p in phases.items()},
-        "tasks": [_task_dict(t) for t in tasks],
+        "tasks": [_task_dict(t, request.started_at) for t in tasks],
         "alerts": alerts,
         "completeness": {"level": level, "figures": found},
         "rows_written": written,

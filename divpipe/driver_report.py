@@ -42,12 +42,14 @@ class CriticalPath:
         return sum(seconds for _, seconds in self.tasks)
 
 
-def critical_path(tasks: list[TaskResult]) -> CriticalPath:
-    """The longest chain through the phases: the slowest task of each phase.
+def critical_path(tasks: list[TaskResult], schedule: str = "phases") -> CriticalPath:
+    """The chain of tasks that decided the run's length under its schedule.
 
-    Phases run one after another and the tasks of a phase are independent, so
-    no driver can finish faster than this.
+    phases: the slowest task of each phase, since phases run one after
+    another. overlap: the longest chain of needs (`longest_chain`).
     """
+    if schedule == "overlap":
+        return longest_chain(tasks)
     chain = []
     for phase in PHASES:
         ran = [t for t in tasks if t.phase == phase and t.started is not None]
@@ -57,8 +59,38 @@ def critical_path(tasks: list[TaskResult]) -> CriticalPath:
     return CriticalPath(chain)
 
 
+def longest_chain(tasks: list[TaskResult]) -> CriticalPath:
+    """The longest chain of `needs` through the tasks that ran, by their durations.
+
+    With no limit on parallelism no schedule of these tasks can finish sooner:
+    it is the dependency bound, and --overlap's critical path.
+    """
+    ran = {t.name: t for t in tasks if t.started is not None}
+    best: dict[str, tuple[float, list[tuple[str, float]]]] = {}
+
+    def chain_to(name: str) -> tuple[float, list[tuple[str, float]]]:
+        if name not in best:
+            task = ran[name]
+            before = [chain_to(dep) for dep in task.needs if dep in ran]
+            total, path = max(before, key=lambda found: found[0], default=(0.0, []))
+            best[name] = (total + task.seconds, [*path, (name, task.seconds)])
+        return best[name]
+
+    chains = [chain_to(name) for name in ran]
+    return CriticalPath(max(chains, key=lambda found: found[0])[1] if chains else [])
+
+
+def _chain_text(path: CriticalPath) -> str:
+    return " → ".join(f"{name} {seconds:.1f}s" for name, seconds in path.tasks) + f" = {path.seconds:.1f}s"
+
+
 def performance_breakdown(
-    tasks: list[TaskResult], phases: dict[str, PhaseTiming], total_seconds: float
+    tasks: list[TaskResult],
+    phases: dict[str, PhaseTiming],
+    total_seconds: float,
+    *,
+    run_started: float | None = None,
+    schedule: str = "phases",
 ) -> list[str]:
     lines = ["⚡ PERFORMANCE BREAKDOWN:"]
     for phase, label in PHASE_LABELS.items():
@@ -67,28 +99,35 @@ def performance_breakdown(
         lines.append(f"  {label}: {round(timing.seconds) if timing else 0}s{suffix}")
     lines += ["", f"Total execution time: {minutes_seconds(total_seconds)}", ""]
 
-    lines.append("  Task durations:")
+    ran = [t for t in tasks if t.started is not None]
+    origin = run_started if run_started is not None else min((t.started for t in ran), default=0.0)
+    lines.append("  Task durations (start: seconds after the run started):")
     for t in tasks:
         kind = "critical" if t.critical else "non-critical"
         exit_code = "" if t.exit_code is None else f" (exit {t.exit_code})"
         took = f"{t.seconds:.1f}s" if t.started is not None else "-"
+        start = f"+{t.started - origin:.1f}s" if t.started is not None else "-"
         note = f": {t.note}" if t.note and t.status != "success" else ""
         lines.append(
-            f"    {MARK.get(t.status, '?')} {t.name:<12} {t.phase:<9} {kind:<12} {took:>9}  "
+            f"    {MARK.get(t.status, '?')} {t.name:<12} {t.phase:<9} {kind:<12} {start:>9} {took:>9}  "
             f"{t.status}{exit_code}{note}"
         )
-    path = critical_path(tasks)
+    path = critical_path(tasks, schedule)
     if path.tasks:
-        chain = " → ".join(f"{name} {seconds:.1f}s" for name, seconds in path.tasks)
-        lines.append(f"  Critical path: {chain} = {path.seconds:.1f}s")
-    serial = sum(t.seconds for t in tasks)
-    wall = sum(timing.seconds for timing in phases.values())
-    # v2's phases take a little longer than its tasks (process start-up): no negative saving.
+        how = "longest chain of needs" if schedule == "overlap" else "slowest task of each phase"
+        lines.append(f"  Critical path: {_chain_text(path)} ({how})")
+    if schedule != "overlap" and any(t.needs for t in ran):
+        bound = longest_chain(tasks)
+        lines.append(f"  With --overlap the longest chain of needs would be: {_chain_text(bound)}")
+    serial = sum(t.seconds for t in ran)
+    # From the first start to the last end: with --overlap, phases overlap and do not add up.
+    wall = max((t.finished or t.started) for t in ran) - min(t.started for t in ran) if ran else 0.0
+    # v2's span is a little longer than its tasks (process start-up): no negative saving.
     saved = max(0.0, serial - wall)
     share = f" ({saved / serial:.0%})" if serial > 0 else ""
     lines.append(
         f"  Time saved vs serial: {saved:.1f}s{share} "
-        f"(tasks one after another: {serial:.1f}s; phases took {wall:.1f}s)"
+        f"(tasks one after another: {serial:.1f}s; the tasks spanned {wall:.1f}s)"
     )
     return lines
 

@@ -3,7 +3,8 @@
 The driver writes two tab-separated files into its state directory:
 
 - tasks.tsv: name, phase, critical (0/1), status, exit code, start, end,
-  log path, note; one line per task scheduled in this run;
+  log path, note, needs (space-separated task names); one line per task
+  scheduled in this run, in the task list's order;
 - phases.tsv: phase, start, end; one line per phase that ran.
 
 Times are epoch seconds from bash's $EPOCHREALTIME (either decimal mark).
@@ -29,6 +30,7 @@ class TaskResult:
     finished: float | None
     log_path: str
     note: str = ""
+    needs: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -72,8 +74,8 @@ def _rows(path: Path, width: int) -> list[list[str]]:
 
 def read_tasks(state_dir: Path) -> list[TaskResult]:
     tasks = []
-    for name, phase, critical, status, code, start, end, log_path, note in _rows(
-        state_dir / "tasks.tsv", 9
+    for name, phase, critical, status, code, start, end, log_path, note, needs in _rows(
+        state_dir / "tasks.tsv", 10
     ):
         tasks.append(
             TaskResult(
@@ -86,6 +88,7 @@ def read_tasks(state_dir: Path) -> list[TaskResult]:
                 finished=epoch(end),
                 log_path=log_path,
                 note=note,
+                needs=tuple(needs.split()),
             )
         )
     return tasks

@@ -6,7 +6,12 @@ The nightly drivers call the other subcommands; they are not meant for users:
 
     python -m divpipe.runs plan [--date D] [--force] [--discovery]
         prints "WHICH DISCOVERY DATE": full | discovery-only | skip, 0|1, the day
+    python -m divpipe.runs rerun-plan [--run-id ID]
+        for --rerun-failed: "RUN_ID AS_OF", then "TASK STATUS" for each task
+        of that run (default: the last one) that failed, timed out, was skipped or
+        interrupted
     python -m divpipe.runs start --run-id ID --driver v3 --log-path P --state-dir D
+        [--as-of DAY] [--rerun-of ID]
         records the run as running; keeps the database's write counters
     python -m divpipe.runs finish --run-id ID --driver v3 --state-dir D --started-at T
         --main-log P --summary S [--strict] [--interrupted TERM|INT] [--skipped WHY]
@@ -22,7 +27,8 @@ from pathlib import Path
 
 from divpipe.config import get_settings
 from divpipe.entry import ArgumentParser, run
-from divpipe.errors import ConfigError
+from divpipe.errors import ConfigError, DivpipeError
+from divpipe.market_time import exchange_today
 
 STATUS_ICON = {"success": "✅", "warning": "⚠️", "failed": "❌", "interrupted": "❌",
                "skipped": "⏭", "running": "⏳"}
@@ -50,7 +56,8 @@ def _positive(raw: str) -> int:
 _RECENT_SQL = """
 SELECT r.run_id, r.driver, r.started_at, r.finished_at, r.status, r.exit_code, r.rows_written,
        (SELECT string_agg(t.task || ' ' || t.status, ', ' ORDER BY t.started_at NULLS LAST, t.task)
-        FROM task_runs t WHERE t.run_id = r.run_id AND t.status IN ('failed', 'timeout', 'interrupted'))
+        FROM task_runs t WHERE t.run_id = r.run_id AND t.status IN ('failed', 'timeout', 'interrupted')),
+       r.rerun_of
 FROM pipeline_runs r
 ORDER BY r.started_at DESC
 LIMIT %s
@@ -75,7 +82,9 @@ def format_table(rows: list[tuple]) -> str:
         return "no runs recorded yet"
     header = ("RUN ID", "DRIVER", "STARTED", "TOOK", "STATUS", "EXIT", "ROWS", "PROBLEMS")
     body = []
-    for run_id, driver, started, finished, status, exit_code, rows_written, problems in rows:
+    for run_id, driver, started, finished, status, exit_code, rows_written, problems, rerun_of in rows:
+        if rerun_of:
+            problems = f"rerun of {rerun_of}" + (f"; {problems}" if problems else "")
         body.append((
             run_id,
             driver,
@@ -127,6 +136,55 @@ def _plan(argv: list[str]) -> int:
     return 0
 
 
+RERUN_STATUSES = ("failed", "timeout", "skipped", "interrupted")
+
+
+def rerun_plan(conn, run_id: str | None) -> tuple[str, date, list[tuple[str, str]]]:
+    """(run id, its as-of date, [(task, status)]) for --rerun-failed.
+
+    The run is the one named, or the last one that started. Its tasks to run
+    again are those that failed, timed out, were skipped or interrupted.
+    """
+    with conn.cursor() as cur:
+        if run_id is None:
+            cur.execute("SELECT run_id FROM pipeline_runs ORDER BY started_at DESC LIMIT 1")
+            row = cur.fetchone()
+            if row is None:
+                raise ConfigError("--rerun-failed: no run is recorded yet, so there is nothing to run again")
+            run_id = row[0]
+        cur.execute("SELECT status, as_of, started_at FROM pipeline_runs WHERE run_id = %s", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise ConfigError(f"--rerun-failed: no run {run_id} in pipeline_runs (see python -m divpipe runs)")
+        status, as_of, started_at = row
+        cur.execute("SELECT task, status FROM task_runs WHERE run_id = %s AND status = ANY(%s) "
+                    "ORDER BY started_at NULLS LAST, task", (run_id, list(RERUN_STATUSES)))
+        tasks = cur.fetchall()
+    if status == "running":
+        # Its driver was killed (no EXIT trap): the tasks' outcomes were never recorded.
+        raise DivpipeError(f"--rerun-failed: run {run_id} has no recorded end (its driver died): "
+                           "run the whole night again, without --rerun-failed")
+    as_of = as_of or exchange_today(started_at)
+    return run_id, as_of, tasks
+
+
+def _rerun_plan(argv: list[str]) -> int:
+    from divpipe.db.connect import connect
+
+    parser = ArgumentParser(prog="python -m divpipe.runs rerun-plan")
+    parser.add_argument("--run-id", default=None)
+    args = parser.parse_args(argv)
+    conn = connect(get_settings(), create=False)
+    try:
+        run_id, as_of, tasks = rerun_plan(conn, args.run_id)
+    finally:
+        conn.close()
+    print(run_id, as_of.isoformat())
+    for task, status in tasks:
+        print(task, status)
+    return 0
+
+
 def _start(argv: list[str]) -> int:
     from divpipe.db.connect import connect
     from divpipe.driver_completeness import write_counters
@@ -137,6 +195,8 @@ def _start(argv: list[str]) -> int:
     parser.add_argument("--driver", required=True)
     parser.add_argument("--log-path", required=True)
     parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--as-of", type=_day, default=None)
+    parser.add_argument("--rerun-of", default=None)
     args = parser.parse_args(argv)
     conn = connect(get_settings())
     try:
@@ -151,9 +211,9 @@ def _start(argv: list[str]) -> int:
                 (args.run_id,),
             )
             cur.execute(
-                "INSERT INTO pipeline_runs (run_id, driver, started_at, status, log_path) "
-                "VALUES (%s, %s, now(), 'running', %s) ON CONFLICT (run_id) DO NOTHING",
-                (args.run_id, args.driver, args.log_path),
+                "INSERT INTO pipeline_runs (run_id, driver, started_at, status, log_path, as_of, rerun_of) "
+                "VALUES (%s, %s, now(), 'running', %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+                (args.run_id, args.driver, args.log_path, args.as_of, args.rerun_of),
             )
     finally:
         conn.close()
@@ -171,6 +231,9 @@ def _finish(argv: list[str]) -> int:
     parser.add_argument("--main-log", required=True)
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--schedule", choices=["phases", "overlap"], default="phases")
+    parser.add_argument("--as-of", type=_day, default=None)
+    parser.add_argument("--rerun-of", default=None)
     parser.add_argument("--interrupted", choices=["TERM", "INT"])
     parser.add_argument("--skipped")
     args = parser.parse_args(argv)
@@ -182,6 +245,9 @@ def _finish(argv: list[str]) -> int:
         main_log=args.main_log,
         summary_path=args.summary,
         strict=args.strict,
+        schedule=args.schedule,
+        as_of=args.as_of,
+        rerun_of=args.rerun_of,
         interrupted=args.interrupted,
         skipped=args.skipped,
     ))
@@ -198,7 +264,8 @@ def _timeouts(argv: list[str]) -> int:
     return 0
 
 
-SUBCOMMANDS = {"plan": _plan, "start": _start, "finish": _finish, "timeouts": _timeouts}
+SUBCOMMANDS = {"plan": _plan, "rerun-plan": _rerun_plan, "start": _start, "finish": _finish,
+               "timeouts": _timeouts}
 
 
 def _main(argv: list[str]) -> int:

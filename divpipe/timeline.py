@@ -31,7 +31,7 @@ def _epoch(text: str | None) -> float | None:
 def tasks_of(summary: dict) -> list[TaskResult]:
     return [TaskResult(t["name"], t["phase"], bool(t["critical"]), t["status"], t.get("exit_code"),
                        _epoch(t.get("started_at")), _epoch(t.get("finished_at")), t.get("log_path") or "",
-                       t.get("note") or "")
+                       t.get("note") or "", tuple(t.get("needs") or ()))
             for t in summary["tasks"]]
 
 
@@ -45,7 +45,8 @@ def draw(summary: dict, out: Path) -> Path:
 
     tasks = tasks_of(summary)
     run_start = _epoch(summary["started_at"]) or 0.0
-    on_path = {name for name, _ in critical_path(tasks).tasks}
+    path = critical_path(tasks, summary.get("schedule", "phases"))
+    on_path = {name for name, _ in path.tasks}
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(tasks) + 1.6), dpi=100)
     for row, t in enumerate(tasks):
         colour = COLOURS.get(t.status, "#607d8b")
@@ -61,7 +62,7 @@ def draw(summary: dict, out: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the run started")
-    chain = " → ".join(name for name, _ in critical_path(tasks).tasks)
+    chain = " → ".join(name for name, _ in path.tasks)
     ax.set_title(f"{summary['run_id']}: {summary['status']} in {summary.get('seconds', 0):.0f}s\n"
                  f"critical path (heavy outline): {chain}", fontsize=9)
     shown = sorted({t.status for t in tasks})

@@ -9,7 +9,8 @@
 # linters) as well. A hash of the requirement files is kept inside the venv:
 # pip runs only when they changed. The project itself is put on the venv's
 # path with a .pth file, so scripts/ and the drivers import divpipe from any
-# directory without an install step that would need rebuilding.
+# directory without an install step that would need rebuilding. One bootstrap
+# at a time (flock on .venv/.bootstrap.lock): concurrent calls are safe.
 set -euo pipefail
 
 pick_python() {
@@ -38,6 +39,14 @@ main() {
     requirements="${project_dir}/requirements-dev.txt"
   fi
   local stamp="${venv}/.requirements.sha256"
+
+  # Two drivers (or a driver and a developer) may start at once, before either
+  # holds the run lock: one creates and installs, the other waits, then finds
+  # nothing to do. The lock file lives in the venv folder, created first.
+  mkdir -p -- "${venv}"
+  local lock_fd
+  exec {lock_fd}>>"${venv}/.bootstrap.lock"
+  flock "${lock_fd}"
 
   if [[ ! -x "${venv}/bin/python" ]]; then
     local python

@@ -7,12 +7,17 @@
 # with DRIVER v3 or v2 and MAX_PARALLEL 0 (no limit) or 1 (one task at a time).
 # Everything else is identical, so both drivers leave the same database.
 #
-# Run order: lock -> venv -> trading-day gate -> run record -> discovery ->
-# phase1 -> step2 -> phase2 -> merged logs -> report, history, summary.
-
-declare -gr EXIT_FAILURE=1
-declare -gr EXIT_USAGE=2
-declare -gr EXIT_LOCKED=75
+# Run order: venv -> settings -> lock -> trading-day gate -> run record ->
+# discovery -> phase1 -> step2 -> phase2 -> merged logs -> report, history, summary.
+#
+# The driver reads no .env and holds no default of its own: every setting it
+# uses, and the exit codes, come from `python -m divpipe config --shell`
+# (read_driver_settings). Only before Python can run (--help, a bad flag, an
+# old bash, a venv that cannot be built) does it need two exit codes of its
+# own: these, which tests check against divpipe.errors.
+EXIT_FAILURE=1
+EXIT_USAGE=2
+EXIT_LOCKED=""
 
 # --- state of the run (globals: the trap handlers need them) ------------------
 DRIVER=""
@@ -40,9 +45,20 @@ SIM_SEED=42
 SIM_LATENCY_MS=0
 AS_OF_DATE=""
 FINISHING=0
+OVERLAP=0
+OVERLAP_FLAG=0
+RERUN=0
+RERUN_OF=""
+RUN_AS_OF=""  # the New York date the gate decided on
+VENV_OUTPUT=""
 
 declare -ga TASK_NAMES=()
 declare -gA TASK_PHASE=() TASK_CRITICAL=() TASK_CMD=()
+# TASK_NEEDS: the tasks a task waits for (space-separated); TASK_BLOCKED_BY: the
+# failed critical task that skipped it.
+declare -gA TASK_NEEDS=() TASK_BLOCKED_BY=() TASK_INDEX=()
+# --rerun-failed: the tasks to run again, with their status in the earlier run.
+declare -gA RERUN_TASKS=()
 declare -gA TASK_STATUS=() TASK_RC=() TASK_START=() TASK_END=() TASK_OFFSET=() TASK_NOTE=() TASK_PID=()
 # Per task: its limit (TASK_TIMEOUT_<TASK>_MINUTES, from the Python settings) and,
 # once past it, when it was sent TERM (all in microseconds).
@@ -75,8 +91,17 @@ die_usage() {
 }
 
 usage() {
+  local overlap_flag="" overlap_help=""
+  if ((MAX_PARALLEL != 1)); then
+    overlap_flag=" [--overlap]"
+    overlap_help="
+  --overlap           start each task as soon as the tasks it needs have
+                      finished (the 'needs' lines of scripts/tasks.sh) instead
+                      of phase by phase (same as DRIVER_OVERLAP=true)"
+  fi
   cat <<EOF
-usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]
+usage: $(basename "$0") [--force] [--strict] [--discovery] [--date YYYY-MM-DD]${overlap_flag}
+       $(basename "$0") --rerun-failed [RUN_ID] [--force] [--strict]${overlap_flag}
        $(basename "$0") --simulate [--sim-symbols N] [--sim-seed S] [--sim-latency-ms L] [--sim-real-rates]
 
 Runs the nightly divpipe pipeline (${DRIVER}: $(
@@ -87,7 +112,12 @@ Runs the nightly divpipe pipeline (${DRIVER}: $(
   --strict            a failed non-critical task fails the run (exit 1)
   --discovery         run the Sunday discovery today as well
   --date YYYY-MM-DD   decide the trading-day gate and Sunday discovery as if
-                      it were this date (New York); default: today in New York
+                      it were this date (New York); default: today in New York${overlap_help}
+  --rerun-failed [RUN_ID]
+                      run again only the tasks of run RUN_ID (default: the last
+                      run) that failed, timed out, were skipped or interrupted,
+                      and the tasks that need them, for that run's date; a new
+                      run, linked to RUN_ID (see 'python -m divpipe runs')
   --simulate          start the market simulator and run everything against it:
                       no network, no API key; implies --force and --discovery.
                       Always an embedded database under \$DIVPIPE_DATA_DIR/simulate
@@ -172,11 +202,49 @@ task() {
   if [[ -n "${TASK_PHASE[${name}]+set}" ]]; then
     die_usage "task list: task ${name} is defined twice"
   fi
+  TASK_INDEX["${name}"]="${#TASK_NAMES[@]}"
   TASK_NAMES+=("${name}")
   TASK_PHASE["${name}"]="${phase}"
   # Quoted once here, so the command runs later exactly as written in the list.
   TASK_CMD["${name}"]="$(printf '%q ' "$@")"
   TASK_STATUS["${name}"]="unscheduled"
+}
+
+# needs NAME TASK...: called by scripts/tasks.sh. NAME starts only after every
+# TASK has finished. Only earlier tasks may be named, so the list stays a valid
+# serial order (v2's) and the graph can have no cycle.
+needs() {
+  if (($# < 2)); then
+    die_usage "task list: 'needs $*' needs a task and what it needs"
+  fi
+  local name="$1" dep
+  shift
+  if [[ -z "${TASK_PHASE[${name}]+set}" ]]; then
+    die_usage "task list: needs ${name}: no such task (define it with 'task' first)"
+  fi
+  for dep in "$@"; do
+    if [[ -z "${TASK_PHASE[${dep}]+set}" ]] || ((TASK_INDEX[${dep}] >= TASK_INDEX[${name}])); then
+      die_usage "task list: ${name} needs ${dep}, which is not a task listed before it"
+    fi
+    # Without --overlap phases run one after another: a need in a later phase would never finish first.
+    if (($(phase_index "${TASK_PHASE[${dep}]}") > $(phase_index "${TASK_PHASE[${name}]}"))); then
+      die_usage "task list: ${name} (${TASK_PHASE[${name}]}) needs ${dep}, which runs in a later phase (${TASK_PHASE[${dep}]})"
+    fi
+    if [[ " ${TASK_NEEDS[${name}]:-} " != *" ${dep} "* ]]; then
+      TASK_NEEDS["${name}"]+="${TASK_NEEDS[${name}]:+ }${dep}"
+    fi
+  done
+}
+
+phase_index() {
+  local i
+  for i in "${!PHASES[@]}"; do
+    if [[ "${PHASES[${i}]}" == "$1" ]]; then
+      printf '%d\n' "${i}"
+      return 0
+    fi
+  done
+  printf '%d\n' "${#PHASES[@]}"
 }
 
 # DIVPIPE_TASKS_FILE replaces the task list (tests run the drivers on fake tasks).
@@ -190,47 +258,29 @@ load_tasks() {
 
 # --- configuration ------------------------------------------------------------
 
-# Read KEY=VALUE lines of .env into the environment, never overriding a
-# variable that is already set (the same rule as the Python side). The file is
-# parsed, not sourced: it is data, and must not run code.
-load_dotenv() {
-  local file="$1" line key value
-  [[ -f "${file}" ]] || return 0
-  while IFS= read -r line || [[ -n "${line}" ]]; do
-    if [[ ! "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
-      continue
-    fi
-    key="${BASH_REMATCH[2]}"
-    value="${BASH_REMATCH[3]}"
-    if [[ "${value}" =~ ^\"(.*)\"[[:space:]]*$ || "${value}" =~ ^\'(.*)\'[[:space:]]*$ ]]; then
-      value="${BASH_REMATCH[1]}"
-    else
-      value="${value%%[[:space:]]#*}"
-      value="${value%"${value##*[![:space:]]}"}"
-    fi
-    if [[ -z "${!key+set}" ]]; then
-      export "${key}=${value}"
-    fi
-  done <"${file}"
-}
-
-# A setting that is a path: relative values are under the project directory.
-project_path() {
-  local value="$1"
-  value="${value/#\~/${HOME}}"
-  if [[ "${value}" == /* ]]; then
-    printf '%s\n' "${value}"
-  else
-    printf '%s\n' "${PROJECT_DIR}/${value}"
-  fi
-}
-
 parse_args() {
   while (($#)); do
     case "$1" in
       --force) FORCE=1 ;;
       --strict) STRICT=1 ;;
       --discovery) WITH_DISCOVERY=1 ;;
+      --rerun-failed)
+        RERUN=1
+        # The run id is optional: the next word is one unless it is a flag.
+        if (($# > 1)) && [[ "$2" != -* ]]; then
+          if [[ ! "$2" =~ ^[A-Za-z0-9._-]+$ ]]; then
+            die_usage "--rerun-failed: '$2' is not a run id (see python -m divpipe runs)"
+          fi
+          RERUN_OF="$2"
+          shift
+        fi
+        ;;
+      --overlap)
+        if ((MAX_PARALLEL == 1)); then
+          die_usage "--overlap: ${DRIVER} runs one task at a time; use daily_update_v3_parallel.sh --overlap"
+        fi
+        OVERLAP_FLAG=1
+        ;;
       --simulate) SIMULATE=1 ;;
       --sim-real-rates) SIM_REAL_RATES=1 ;;
       --date)
@@ -267,21 +317,58 @@ parse_args() {
     esac
     shift
   done
+  if ((RERUN)) && [[ -n "${AS_OF_DATE}" ]]; then
+    die_usage "--rerun-failed runs for the date of the run it completes: drop --date"
+  fi
+  if ((RERUN && SIMULATE)); then
+    die_usage "--rerun-failed completes a real run: it cannot be combined with --simulate"
+  fi
 }
 
-# Settings the driver itself reads, from the environment and .env.
-read_driver_settings() {
-  local knob
-  for knob in DIVPIPE_PROGRESS_SECONDS DIVPIPE_STOP_GRACE_SECONDS; do
-    if [[ -n "${!knob:-}" && ! "${!knob}" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-      die_usage "${knob}: expected a number of seconds, got '${!knob}'"
-    fi
-  done
-  if [[ "${DIVPIPE_PROGRESS_SECONDS:-5}" =~ ^0+(\.0+)?$ ]]; then
-    die_usage "DIVPIPE_PROGRESS_SECONDS: must be above 0"
+# The project's .venv, created or brought up to date before anything needs
+# Python. No run lock yet (its place is a setting, and settings need the venv):
+# bootstrap_venv.sh takes a lock of its own. Its output goes to the run log
+# once there is one (VENV_OUTPUT), or to stderr when it fails.
+prepare_venv() {
+  local rc=0
+  if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
+    log "📦 first run: creating .venv and installing the requirements (a minute or two)"
   fi
-  if is_true "${FORCE_RUN:-false}"; then
+  VENV_OUTPUT="$("${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" 2>&1)" || rc=$?
+  if ((rc != 0)); then
+    printf '%s\n' "${VENV_OUTPUT}" >&2
+    printf '❌ %s: could not prepare the virtual environment (exit %d)\n' "$(basename "$0")" "${rc}" >&2
+    exit "${EXIT_FAILURE}"
+  fi
+  export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
+  export PATH="${VIRTUAL_ENV}/bin:${PATH}"
+}
+
+# Every setting the driver uses, resolved by divpipe.config alone (.env read by
+# python-dotenv, defaults, bounds, paths made absolute; with --simulate the
+# trial's own folders and no DATABASE_URL): the output of config --shell is
+# shlex-quoted assignments, so eval only assigns. Exported settings reach the
+# tasks as they are. An invalid setting: its one ❌ line and exit 2.
+read_driver_settings() {
+  local assignments rc=0
+  local -a args=(--shell)
+  if ((SIMULATE)); then
+    args+=(--simulate)
+  fi
+  assignments="$(python -m divpipe config "${args[@]}")" || rc=$?
+  if ((rc != 0)); then
+    exit "${rc}"
+  fi
+  eval "${assignments}"
+  EXIT_FAILURE="${DIVPIPE_EXIT_FAILURE}"
+  EXIT_USAGE="${DIVPIPE_EXIT_USAGE}"
+  EXIT_LOCKED="${DIVPIPE_EXIT_LOCKED}"
+  if is_true "${FORCE_RUN}"; then
     FORCE=1
+  fi
+  # v2 stays serial whatever .env says: it is the driver users roll back to.
+  if ((MAX_PARALLEL != 1)) && { ((OVERLAP_FLAG)) || is_true "${DRIVER_OVERLAP}"; }; then
+    OVERLAP=1
   fi
   if ((SIMULATE)); then
     FORCE=1
@@ -425,7 +512,7 @@ hold_embedded_database() {
 # --- running tasks ------------------------------------------------------------
 
 start_ticker() {
-  sleep "${DIVPIPE_PROGRESS_SECONDS:-5}" &
+  sleep "${DIVPIPE_PROGRESS_SECONDS}" &
   TICKER_PID=$!
 }
 
@@ -438,14 +525,14 @@ stop_ticker() {
 }
 
 print_progress() {
-  local phase="$1" now pid name
+  local label="$1" now pid name
   local -a parts=()
   now="${EPOCHREALTIME}"
   for pid in "${!RUNNING[@]}"; do
     name="${RUNNING[${pid}]}"
     parts+=("${name} ($(seconds_between "${TASK_START[${name}]}" "${now}"))")
   done
-  log "⏳ ${PHASE_LABEL[${phase}]}: still running: ${parts[*]}"
+  log "⏳ ${label}: still running: ${parts[*]}"
 }
 
 launch_task() {
@@ -522,7 +609,7 @@ task_finished() {
 check_timeouts() {
   local now pid name limit started grace_us
   now="$(to_us "${EPOCHREALTIME}")"
-  grace_us="$(seconds_to_us "${DIVPIPE_STOP_GRACE_SECONDS:-10}")"
+  grace_us="$(seconds_to_us "${DIVPIPE_STOP_GRACE_SECONDS}")"
   for pid in "${!RUNNING[@]}"; do
     name="${RUNNING[${pid}]}"
     limit="${TASK_TIMEOUT_US[${name}]:-0}"
@@ -575,7 +662,7 @@ reap_vanished_tasks() {
 
 # Wait until a task finishes or the progress ticker fires.
 wait_for_any() {
-  local phase="$1" finished="" rc=0
+  local label="$1" finished="" rc=0
   wait -n -p finished "${!RUNNING[@]}" "${TICKER_PID}" 2>/dev/null || rc=$?
   if [[ -z "${finished}" ]]; then
     reap_vanished_tasks
@@ -586,7 +673,7 @@ wait_for_any() {
     reap_vanished_tasks
     check_timeouts
     if ((${#RUNNING[@]})); then
-      print_progress "${phase}"
+      print_progress "${label}"
     fi
     start_ticker
     return 0
@@ -602,6 +689,89 @@ wait_for_any() {
   fi
 }
 
+# "ready", "waiting", or "blocked ROOT": whether NAME can start now. A need
+# that is not part of this run (unscheduled) or that finished, even with a
+# non-critical failure, is met; a critical one that failed or timed out, or a
+# need skipped because of one, blocks NAME too.
+needs_state() {
+  local name="$1" dep waiting=0
+  for dep in ${TASK_NEEDS[${name}]:-}; do
+    case "${TASK_STATUS[${dep}]}" in
+      unscheduled | success) ;;
+      planned | running) waiting=1 ;;
+      failed | timeout)
+        if ((TASK_CRITICAL[${dep}])); then
+          printf 'blocked %s\n' "${dep}"
+          return 0
+        fi
+        ;;
+      *)
+        printf 'blocked %s\n' "${TASK_BLOCKED_BY[${dep}]:-${dep}}"
+        return 0
+        ;;
+    esac
+  done
+  if ((waiting)); then
+    printf 'waiting\n'
+  else
+    printf 'ready\n'
+  fi
+}
+
+# "failed (exit 1)" or "timed out": what became of a task, for skip notes.
+what_became_of() {
+  local name="$1"
+  case "${TASK_STATUS[${name}]}" in
+    timeout) printf 'timed out\n' ;;
+    failed) printf 'failed (exit %s)\n' "${TASK_RC[${name}]:-?}" ;;
+    *) printf '%s\n' "${TASK_STATUS[${name}]}" ;;
+  esac
+}
+
+# Run the given planned tasks: each starts once its needs have finished, at
+# most MAX_PARALLEL at once (0: no limit), in list order among those ready.
+# Returns when every one has finished or been skipped.
+run_tasks() {
+  local label="$1" name state root
+  shift
+  local -a pending=("$@") waiting=()
+  local -A skipped_by=()
+  start_ticker
+  while ((${#pending[@]} + ${#RUNNING[@]})); do
+    waiting=()
+    for name in "${pending[@]}"; do
+      root=""
+      read -r state root <<<"$(needs_state "${name}")"
+      if [[ "${state}" == blocked ]]; then
+        TASK_STATUS["${name}"]="skipped"
+        TASK_BLOCKED_BY["${name}"]="${root}"
+        TASK_NOTE["${name}"]="critical task ${root} $(what_became_of "${root}")"
+        skipped_by["${root}"]+="${skipped_by[${root}]:+, }${name}"
+      elif [[ "${state}" == ready ]] && ((MAX_PARALLEL == 0 || ${#RUNNING[@]} < MAX_PARALLEL)); then
+        launch_task "${name}"
+      else
+        waiting+=("${name}")
+      fi
+    done
+    pending=("${waiting[@]}")
+    for root in "${!skipped_by[@]}"; do
+      log "❌ skipping ${skipped_by[${root}]}: critical task ${root} $(what_became_of "${root}")"
+    done
+    skipped_by=()
+    if ((${#RUNNING[@]} == 0)); then
+      # Needs name earlier tasks only, so this cannot happen; if it did, say so instead of hanging.
+      for name in "${pending[@]}"; do
+        TASK_STATUS["${name}"]="skipped"
+        TASK_NOTE["${name}"]="its needs (${TASK_NEEDS[${name}]:-}) never finished"
+        log "❌ skipping ${name}: its needs (${TASK_NEEDS[${name}]:-}) never finished"
+      done
+      break
+    fi
+    wait_for_any "${label}"
+  done
+  stop_ticker
+}
+
 run_phase() {
   local phase="$1" name
   local -a pending=()
@@ -613,17 +783,52 @@ run_phase() {
   ((${#pending[@]})) || return 0
   PHASE_START["${phase}"]="${EPOCHREALTIME}"
   log "━━ ${PHASE_LABEL[${phase}]}: ${pending[*]}"
-  start_ticker
-  while ((${#pending[@]} + ${#RUNNING[@]})); do
-    while ((${#pending[@]})) && ((MAX_PARALLEL == 0 || ${#RUNNING[@]} < MAX_PARALLEL)); do
-      launch_task "${pending[0]}"
-      pending=("${pending[@]:1}")
-    done
-    wait_for_any "${phase}"
-  done
-  stop_ticker
+  run_tasks "${PHASE_LABEL[${phase}]}" "${pending[@]}"
   PHASE_END["${phase}"]="${EPOCHREALTIME}"
   log "━━ ${PHASE_LABEL[${phase}]} done in $(seconds_between "${PHASE_START[${phase}]}" "${PHASE_END[${phase}]}")"
+}
+
+# --overlap: one graph instead of phases. Every planned task starts as soon as
+# its needs have finished.
+run_overlapped() {
+  local name started
+  local -a pending=()
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ "${TASK_STATUS[${name}]}" == "planned" ]]; then
+      pending+=("${name}")
+    fi
+  done
+  ((${#pending[@]})) || return 0
+  started="${EPOCHREALTIME}"
+  log "━━ Overlapped tasks (--overlap: each starts when what it needs has finished): ${pending[*]}"
+  run_tasks "Overlapped tasks" "${pending[@]}"
+  phase_spans_from_tasks
+  log "━━ Overlapped tasks done in $(seconds_between "${started}" "${EPOCHREALTIME}")"
+}
+
+# With --overlap, a phase's time is the span of its tasks: from the first
+# start to the last end (the breakdown and the duration alerts read them).
+phase_spans_from_tasks() {
+  local phase name start_us end_us first last
+  for phase in "${PHASES[@]}"; do
+    first=""
+    last=""
+    for name in "${TASK_NAMES[@]}"; do
+      [[ "${TASK_PHASE[${name}]}" == "${phase}" && -n "${TASK_START[${name}]:-}" ]] || continue
+      start_us="$(to_us "${TASK_START[${name}]}")"
+      end_us="$(to_us "${TASK_END[${name}]:-${EPOCHREALTIME}}")"
+      if [[ -z "${first}" ]] || ((start_us < $(to_us "${first}"))); then
+        first="${TASK_START[${name}]}"
+      fi
+      if [[ -z "${last}" ]] || ((end_us > $(to_us "${last}"))); then
+        last="${TASK_END[${name}]:-${EPOCHREALTIME}}"
+      fi
+    done
+    if [[ -n "${first}" ]]; then
+      PHASE_START["${phase}"]="${first}"
+      PHASE_END["${phase}"]="${last}"
+    fi
+  done
 }
 
 # The first critical task of a phase that failed, if any.
@@ -651,6 +856,10 @@ skip_planned_tasks() {
 
 run_phases() {
   local phase failed later name what
+  if ((OVERLAP)); then
+    run_overlapped
+    return 0
+  fi
   for phase in "${PHASES[@]}"; do
     run_phase "${phase}"
     if failed="$(failed_critical_task "${phase}")"; then
@@ -685,7 +894,7 @@ stop_running_tasks() {
   for pid in "${!RUNNING[@]}"; do
     kill -TERM -- "-${pid}" 2>/dev/null || true
   done
-  sleep "${DIVPIPE_STOP_GRACE_SECONDS:-10}" &
+  sleep "${DIVPIPE_STOP_GRACE_SECONDS}" &
   grace_pid=$!
   while ((${#RUNNING[@]})); do
     finished=""
@@ -762,10 +971,10 @@ write_state() {
   {
     for name in "${TASK_NAMES[@]}"; do
       [[ "${TASK_STATUS[${name}]}" != "unscheduled" ]] || continue
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${name}" "${TASK_PHASE[${name}]}" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${name}" "${TASK_PHASE[${name}]}" \
         "${TASK_CRITICAL[${name}]}" "${TASK_STATUS[${name}]}" "${TASK_RC[${name}]:-}" \
         "${TASK_START[${name}]:-}" "${TASK_END[${name}]:-}" "${RUN_LOG_DIR}/${name}_${RUN_DAY}.log" \
-        "${TASK_NOTE[${name}]:-}"
+        "${TASK_NOTE[${name}]:-}" "${TASK_NEEDS[${name}]:-}"
     done
   } >"${STATE_DIR}/tasks.tsv"
   {
@@ -813,6 +1022,15 @@ finish_run() {
     --started-at "${RUN_STARTED}" --main-log "${MAIN_LOG}" --summary "${summary}")
   if ((STRICT)); then
     args+=(--strict)
+  fi
+  if ((OVERLAP)); then
+    args+=(--schedule overlap)
+  fi
+  if [[ -n "${RUN_AS_OF}" ]]; then
+    args+=(--as-of "${RUN_AS_OF}")
+  fi
+  if ((RERUN)) && [[ -n "${RERUN_OF}" ]]; then
+    args+=(--rerun-of "${RERUN_OF}")
   fi
   if [[ -n "${signal_name}" ]]; then
     args+=(--interrupted "${signal_name}")
@@ -877,8 +1095,7 @@ on_exit() {
 
 # Task logs, run logs and summaries older than LOG_RETENTION_DAYS.
 clean_old_logs() {
-  local days="${LOG_RETENTION_DAYS:-30}" deleted=""
-  require_int LOG_RETENTION_DAYS "${days}"
+  local days="${LOG_RETENTION_DAYS}" deleted=""
   deleted="$(find "${RUN_LOG_DIR}" -maxdepth 1 -type f \
     \( -name '*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log' -o -name 'summary_*.json' -o -name 'timeline_*.png' \) \
     -mmin "+$((days * 24 * 60))" -print -delete)" || log "⚠️ could not delete old logs in ${RUN_LOG_DIR}"
@@ -896,8 +1113,68 @@ plan_tasks() {
     elif [[ "${which}" != "full" ]]; then
       continue
     fi
+    if ((RERUN)) && [[ -z "${RERUN_TASKS[${name}]+set}" ]]; then
+      continue
+    fi
     TASK_STATUS["${name}"]="planned"
   done
+}
+
+# --rerun-failed: read the earlier run's tasks to run again, add every task
+# that needs one of them (the list is in dependency order, so one pass does),
+# and take that run's date for the gate.
+plan_rerun() {
+  local rc=0 line name status first=1 needed dep
+  local -a args=(rerun-plan)
+  if [[ -n "${RERUN_OF}" ]]; then
+    args+=(--run-id "${RERUN_OF}")
+  fi
+  python -m divpipe.runs "${args[@]}" >"${STATE_DIR}/rerun" 2>"${STATE_DIR}/rerun.err" || rc=$?
+  cat "${STATE_DIR}/rerun.err" >>"${MAIN_LOG}"
+  if ((rc != 0)); then
+    line="$(tail -n 1 "${STATE_DIR}/rerun.err")"
+    log "❌ cannot rerun: ${line#❌ }"
+    stop_early "${rc}"
+  fi
+  while read -r name status; do
+    if ((first)); then
+      first=0
+      RERUN_OF="${name}"
+      AS_OF_DATE="${status}"
+      continue
+    fi
+    if [[ -z "${TASK_PHASE[${name}]+set}" ]]; then
+      log "⚠️ ${name} (${status} in ${RERUN_OF}) is no longer in the task list: not run again"
+      continue
+    fi
+    RERUN_TASKS["${name}"]="${status}"
+  done <"${STATE_DIR}/rerun"
+  local -a asked=() added=()
+  for name in "${TASK_NAMES[@]}"; do
+    if [[ -n "${RERUN_TASKS[${name}]+set}" ]]; then
+      asked+=("${name} (${RERUN_TASKS[${name}]})")
+      continue
+    fi
+    needed=""
+    for dep in ${TASK_NEEDS[${name}]:-}; do
+      if [[ -n "${RERUN_TASKS[${dep}]+set}" ]]; then
+        needed="${dep}"
+        break
+      fi
+    done
+    if [[ -n "${needed}" ]]; then
+      RERUN_TASKS["${name}"]="needs ${needed}"
+      added+=("${name}")
+    fi
+  done
+  if ((${#asked[@]} == 0)); then
+    log "✅ nothing to rerun: no task of ${RERUN_OF} failed, timed out or was skipped"
+    stop_early 0
+  fi
+  if [[ -n "${RERUN_TASKS[discovery]+set}" ]]; then
+    WITH_DISCOVERY=1
+  fi
+  log "↻ rerun of ${RERUN_OF} (as of ${AS_OF_DATE}): ${asked[*]}${added[*]:+; and what needs them: ${added[*]}}"
 }
 
 # --- main ---------------------------------------------------------------------
@@ -915,24 +1192,16 @@ driver_main() {
   PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
   parse_args "$@"
   cd "${PROJECT_DIR}" || exit "${EXIT_FAILURE}"
-  # DIVPIPE_ENV_FILE names another dotenv file, as on the Python side.
-  load_dotenv "$(project_path "${DIVPIPE_ENV_FILE:-.env}")"
-  # Like every path setting, relative to the project, and settable in .env.
-  TASKS_FILE="$(project_path "${DIVPIPE_TASKS_FILE:-scripts/tasks.sh}")"
+  prepare_venv
   read_driver_settings
-  RUN_LOG_DIR="$(project_path "${LOG_DIR:-logs}")"
-  RUN_DATA_DIR="$(project_path "${DIVPIPE_DATA_DIR:-data}")"
+  # Absolute already. A trial never mixes with real runs: with --simulate these
+  # are its own folders (divpipe.config.Settings.for_simulation).
+  TASKS_FILE="${DIVPIPE_TASKS_FILE}"
+  RUN_LOG_DIR="${LOG_DIR}"
+  RUN_DATA_DIR="${DIVPIPE_DATA_DIR}"
   local ignored_database=0
-  if ((SIMULATE)); then
-    # A trial never mixes with real runs: its own embedded database, lock, logs
-    # and backups (the same folders as divpipe.config.Settings.for_simulation).
-    RUN_LOG_DIR="${RUN_LOG_DIR}/simulate"
-    RUN_DATA_DIR="${RUN_DATA_DIR}/simulate"
-    export BACKUP_DIR="${RUN_DATA_DIR}/backups"
-    if [[ -n "${DATABASE_URL:-}" ]]; then
-      ignored_database=1
-      unset DATABASE_URL
-    fi
+  if is_true "${DIVPIPE_IGNORED_DATABASE_URL}"; then
+    ignored_database=1
   fi
   mkdir -p -- "${RUN_LOG_DIR}" "${RUN_DATA_DIR}"
   load_tasks
@@ -948,18 +1217,12 @@ driver_main() {
   trap 'on_signal TERM' TERM
   trap 'on_signal INT' INT
   # Every task watches this pid and stops, with its process group, when the driver is gone.
-  export LOG_DIR="${RUN_LOG_DIR}" DIVPIPE_DATA_DIR="${RUN_DATA_DIR}" PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
+  export PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
 
-  log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}"
-  if [[ ! -x "${PROJECT_DIR}/.venv/bin/python" ]]; then
-    log "📦 first run: creating .venv and installing the requirements (a minute or two)"
+  log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}$( ((OVERLAP)) && printf ' (--overlap)')"
+  if [[ -n "${VENV_OUTPUT}" ]]; then
+    printf '%s\n' "${VENV_OUTPUT}" >>"${MAIN_LOG}"
   fi
-  "${PROJECT_DIR}/scripts/bootstrap_venv.sh" "${PROJECT_DIR}" >>"${MAIN_LOG}" 2>&1 || {
-    log "❌ could not prepare the virtual environment: see ${MAIN_LOG}"
-    stop_early "${EXIT_FAILURE}"
-  }
-  export VIRTUAL_ENV="${PROJECT_DIR}/.venv"
-  export PATH="${VIRTUAL_ENV}/bin:${PATH}"
 
   if ((SIMULATE)); then
     if ((ignored_database)); then
@@ -972,6 +1235,9 @@ driver_main() {
     forget_another_universe
   fi
 
+  if ((RERUN)); then
+    plan_rerun
+  fi
   local -a plan_args=(plan)
   if ((FORCE)); then plan_args+=(--force); fi
   if ((WITH_DISCOVERY)); then plan_args+=(--discovery); fi
@@ -987,7 +1253,12 @@ driver_main() {
   local why_discovery
   read -r which discovery as_of why_discovery <<<"${plan_line}"
   WITH_DISCOVERY="${discovery}"
-  # Only now: `plan` has validated every setting, LOG_RETENTION_DAYS included.
+  RUN_AS_OF="${as_of}"
+  if ((RERUN)) && [[ "${why_discovery}" != "no-symbols" && -z "${RERUN_TASKS[discovery]+set}" ]]; then
+    # Not the Sunday discovery of the rerun's own day: only the earlier run's, if it is to run again.
+    WITH_DISCOVERY=0
+  fi
+  # LOG_RETENTION_DAYS was validated by config --shell, before the lock.
   clean_old_logs
   if [[ "${which}" == "skip" ]]; then
     log "SKIPPED: not a trading day (${as_of}, NYSE closed); FORCE_RUN=true or --force overrides"
@@ -1007,12 +1278,16 @@ driver_main() {
   plan_tasks "${which}"
   load_task_timeouts
 
-  if [[ -z "${DATABASE_URL:-}" ]]; then
+  if is_true "${DIVPIPE_EMBEDDED_DATABASE}"; then
     hold_embedded_database || true
   fi
   rc=0
-  python -m divpipe.runs start --run-id "${RUN_ID}" --driver "${DRIVER}" --log-path "${MAIN_LOG}" \
-    --state-dir "${STATE_DIR}" >"${STATE_DIR}/start.log" 2>&1 || rc=$?
+  local -a start_args=(start --run-id "${RUN_ID}" --driver "${DRIVER}" --log-path "${MAIN_LOG}"
+    --state-dir "${STATE_DIR}" --as-of "${RUN_AS_OF}")
+  if ((RERUN)); then
+    start_args+=(--rerun-of "${RERUN_OF}")
+  fi
+  python -m divpipe.runs "${start_args[@]}" >"${STATE_DIR}/start.log" 2>&1 || rc=$?
   cat "${STATE_DIR}/start.log" >>"${MAIN_LOG}"
   if ((rc != 0)); then
     log "⚠️ could not record the start of the run in pipeline_runs (exit ${rc}): see ${MAIN_LOG}"

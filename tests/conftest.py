@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-pytest_plugins = ["tests.plugins.db", "tests.plugins.sim", "tests.plugins.redis"]
+pytest_plugins = ["tests.plugins.db", "tests.plugins.sim", "tests.plugins.redis", "tests.plugins.fake_pipeline"]
 
 
 @pytest.fixture

@@ -109,21 +109,32 @@ def test_phase2_jobs_write_raw_stocks_concurrently_without_deadlock(make_sim, ma
     assert filled > 0 and with_holdings > 0
 
 
-def test_v2_and_v3_leave_identical_databases(make_sim, make_db, tmp_path):
+def test_v2_v3_and_v3_overlap_leave_identical_databases(make_sim, make_db, tmp_path):
     make_sim(n_symbols=SYMBOLS, seed=5)
-    url_v2, url_v3 = make_db(), make_db()
-    v2 = run_driver(V2, driver_env(tmp_path, "v2", url_v2), tmp_path, "--force", "--discovery")
-    v3 = run_driver(V3, driver_env(tmp_path, "v3", url_v3), tmp_path, "--force", "--discovery")
-    for summary in (v2, v3):
+    runs = {}
+    for name, driver, extra in (("v2", V2, ()), ("v3", V3, ()), ("overlap", V3, ("--overlap",))):
+        url = make_db()
+        runs[name] = (url, run_driver(driver, driver_env(tmp_path, name, url), tmp_path,
+                                      "--force", "--discovery", *extra))
+    for _, summary in runs.values():
         assert summary["_returncode"] in (0, 1), summary["_stdout"]
         statuses = {t["name"]: t["status"] for t in summary["tasks"]}
         assert statuses["main_update"] == "success", summary["_stdout"]
-    assert [(t["name"], t["status"]) for t in v2["tasks"]] == [(t["name"], t["status"]) for t in v3["tasks"]]
-    left, right = table_contents(url_v2), table_contents(url_v3)
-    assert left.keys() == right.keys()
+    assert runs["overlap"][1]["schedule"] == "overlap" and runs["v3"][1]["schedule"] == "phases"
+    outcomes = {name: [(t["name"], t["status"]) for t in summary["tasks"]] for name, (_, summary) in runs.items()}
+    assert outcomes["v2"] == outcomes["v3"] == outcomes["overlap"]
+    # --overlap honoured the needs: no task started before every task it needs had finished.
+    tasks = {t["name"]: t for t in runs["overlap"][1]["tasks"]}
+    for t in tasks.values():
+        for need in t["needs"]:
+            assert tasks[need]["finished_at"] <= t["started_at"], (t["name"], need)
+    left = table_contents(runs["v2"][0])
     assert sum(len(rows) for rows in left.values()) > 1000
-    for table in left:
-        assert left[table] == right[table], table
+    for name in ("v3", "overlap"):
+        right = table_contents(runs[name][0])
+        assert left.keys() == right.keys()
+        for table in left:
+            assert left[table] == right[table], (name, table)
 
 
 def _divpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -142,6 +153,12 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
         **{f"{s.upper()}_RATE_LIMIT": "200" for s in registry.NAMES},
     }
     env.pop("DIVPIPE_SIMULATOR_URL", None)
+    # The real database named in .env, not the environment: the tasks read .env themselves, and
+    # must not find it there either (the driver exports DATABASE_URL empty for a trial).
+    env.pop("DATABASE_URL")
+    env_file = tmp_path / "real.env"
+    env_file.write_text(f"DATABASE_URL={real_url}\n")
+    env["DIVPIPE_ENV_FILE"] = str(env_file)
     summary = run_driver(V3, env, tmp_path, "--simulate", "--sim-symbols", "40", "--sim-seed", "9")
     assert "🧪 simulator: http://127.0.0.1:" in summary["_stdout"]
     assert "🧪 --simulate ignores DATABASE_URL" in summary["_stdout"]

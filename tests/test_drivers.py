@@ -7,82 +7,21 @@ the trading-day gate, failures, signals and log merging are tested in seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import time
 from datetime import date
-from pathlib import Path
 
 import psutil
-import psycopg2
 import pytest
 
+from divpipe import errors
 from divpipe.sources import registry
+from tests.plugins.fake_pipeline import DEFAULT_TASKS, ROOT, V2, V3
 
-ROOT = Path(__file__).resolve().parent.parent
-V3 = ROOT / "daily_update_v3_parallel.sh"
-V2 = ROOT / "daily_update_v2.sh"
 SATURDAY, SUNDAY, MONDAY, THANKSGIVING = "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-26"
-DEFAULT_TASKS = [
-    ("discovery", "discovery", "critical"),
-    ("yieldmax", "phase1", "noncritical"),
-    ("cboe", "phase1", "noncritical"),
-    ("main_update", "step2", "critical"),
-    ("companies", "phase2", "noncritical"),
-    ("backup", "phase2", "noncritical"),
-]
-
-
-class FakePipeline:
-    def __init__(self, env: dict[str, str], tmp: Path):
-        self.tmp = tmp
-        self.markers = tmp / "markers"
-        self.markers.mkdir()
-        self.tasks_file = tmp / "tasks.sh"
-        self.log_dir = Path(env["LOG_DIR"])
-        self.data_dir = Path(env["DIVPIPE_DATA_DIR"])
-        self.env = {
-            **env,
-            "DIVPIPE_TASKS_FILE": str(self.tasks_file),
-            "DIVPIPE_PROGRESS_SECONDS": "1",
-            "DIVPIPE_STOP_GRACE_SECONDS": "2",
-        }
-        self.define()
-
-    def define(self, tasks=DEFAULT_TASKS, **bodies: str) -> None:
-        """Write the task list; `bodies` replaces the bash of named tasks."""
-        lines = []
-        for name, phase, critical in tasks:
-            body = bodies.get(name, f'echo "{name} says hello"')
-            script = f'touch "{self.markers}/{name}"; {body}'
-            lines.append(f"task {name} {phase} {critical} bash -c {shell_quote(script)}")
-        self.tasks_file.write_text("\n".join(lines) + "\n")
-
-    def ran(self) -> set[str]:
-        return {p.name for p in self.markers.iterdir()}
-
-    def run(self, driver: Path = V3, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(driver), *args], cwd=self.tmp, env={**self.env, **env},
-                              capture_output=True, text=True, timeout=180)
-
-    def start(self, driver: Path = V3, *args: str, **env: str) -> subprocess.Popen:
-        return subprocess.Popen([str(driver), *args], cwd=self.tmp, env={**self.env, **env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def main_log(self, driver: str = "v3") -> str:
-        return (self.log_dir / f"daily_update_{driver}_{date.today():%Y%m%d}.log").read_text()
-
-    def summary(self, result: subprocess.CompletedProcess | str) -> dict:
-        text = result if isinstance(result, str) else result.stdout
-        line = next(x for x in text.splitlines() if x.startswith("📄 summary: "))
-        return json.loads(Path(line.removeprefix("📄 summary: ")).read_text())
-
-
-def shell_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
@@ -98,28 +37,6 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-@pytest.fixture
-def fake(db_env, db_url, tmp_path) -> FakePipeline:
-    # One healthy tracked symbol: an empty database would add discovery to every night. Its own
-    # connection, closed at once: a backend flushes its statistics when it exits, so these rows
-    # are not counted as written by the run (the drivers count from pg_stat_user_tables).
-    seed = psycopg2.connect(db_url)
-    with seed, seed.cursor() as cur:
-        cur.execute("INSERT INTO raw_stocks (symbol, company, prices_updated_at) "
-                    "VALUES ('MAIN', 'Main Street Capital', now())")
-        cur.execute("INSERT INTO raw_stock_prices (symbol, date, close) VALUES ('MAIN', CURRENT_DATE, 40)")
-        cur.execute("INSERT INTO raw_dividends (symbol, ex_date, amount) VALUES ('MAIN', CURRENT_DATE - 30, 0.25)")
-        cur.execute("SELECT pg_stat_force_next_flush()")
-    seed.close()
-    return FakePipeline(db_env, tmp_path)
-
-
-@pytest.fixture
-def fresh(db_env, tmp_path) -> FakePipeline:
-    """The fake pipeline on a database that tracks nothing yet: a first night."""
-    return FakePipeline(db_env, tmp_path)
 
 
 def task_rows(conn, run_id: str) -> dict[str, tuple]:
@@ -143,7 +60,7 @@ def test_the_one_task_list_defines_every_nightly_task():
         ["bash", "-c", 'task() { echo "$1|$2|$3|${*:4}"; }; source scripts/tasks.sh'],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    tasks = {line.split("|")[0]: line.split("|")[1:] for line in listing}
+    tasks = {line.split("|")[0]: line.split("|")[1:] for line in listing if "|" in line}
     scrapers = [spec for spec in registry.SPECS if spec.task]
     assert next(iter(tasks)) == "discovery"
     assert list(tasks)[-5:] == ["main_update", "companies", "holdings", "future_div", "backup"]
@@ -163,12 +80,21 @@ def test_the_one_task_list_defines_every_nightly_task():
 def test_bad_usage_exits_2_and_runs_nothing(fake):
     for args in (["--bogus"], ["--date", "2026-02-30"], ["--sim-symbols", "many"]):
         result = fake.run(V3, *args)
-        assert result.returncode == 2, args
+        assert result.returncode == errors.EXIT_USAGE == 2, args
         assert result.stderr.startswith("❌ ")
+    # A bad setting: config --shell's one line, before the lock and any log.
     result = fake.run(V3, "--force", HTTP_RETRIES="many")
     assert result.returncode == 2
-    assert "could not decide whether to run (exit 2): HTTP_RETRIES: expected a number" in result.stdout
+    assert result.stderr == "❌ HTTP_RETRIES: expected a number, got 'many'\n"
+    assert result.stdout == ""
     assert fake.ran() == set()
+
+
+def test_the_exit_codes_the_driver_knows_before_python_are_divpipes():
+    # Usage errors and a venv that cannot be built exit before config --shell can run.
+    early = subprocess.run(["bash", "-c", 'source scripts/driver_lib.sh; echo "${EXIT_FAILURE} ${EXIT_USAGE}"'],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert early == [str(errors.EXIT_FAILURE), str(errors.EXIT_USAGE)]
 
 
 # --- success, per-task logs, summary, history -----------------------------------------------
@@ -468,6 +394,52 @@ def test_settings_come_from_the_env_file_and_the_environment_wins(fake, tmp_path
     result = fake.run(V3, "--date", SATURDAY, DIVPIPE_ENV_FILE=str(env_file), FORCE_RUN="false")
     assert "SKIPPED: not a trading day" in result.stdout
     assert fake.ran() == set()
+
+
+def test_the_venv_bootstrap_waits_for_another_one():
+    # Drivers prepare the venv before they hold the run lock: bootstrap_venv.sh has a lock of its own.
+    import fcntl
+
+    with open(ROOT / ".venv" / ".bootstrap.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(["bash", str(ROOT / "scripts" / "bootstrap_venv.sh"), str(ROOT)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert waiting.poll() is None
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()
+
+
+def test_the_driver_reads_env_with_python_dotenvs_rules(fake, tmp_path):
+    # The two cases where the driver's own parser (gone now) disagreed with python-dotenv.
+    home = tmp_path / "home"
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text('ALERT_COMMAND=${HOME}/x\nSYMBOLS_FILE="a#b" # c\n')
+    fake.define(yieldmax='echo "alert=${ALERT_COMMAND}"; echo "symbols=${SYMBOLS_FILE}"')
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file), HOME=str(home))
+    assert result.returncode == 0, result.stdout + result.stderr
+    task_log = (fake.log_dir / f"yieldmax_{date.today():%Y%m%d}.log").read_text()
+    assert f"alert={home}/x\n" in task_log
+    assert f"symbols={ROOT}/a#b\n" in task_log
+
+
+def test_driver_overlap_in_the_env_file_reaches_v3_but_not_v2(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text("DRIVER_OVERLAP=yes\n")
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" in result.stdout.splitlines()[0]
+    result = fake.run(V2, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--overlap)" not in result.stdout
+
+
+def test_a_bad_value_in_the_env_file_is_one_line_and_exit_2(fake, tmp_path):
+    env_file = tmp_path / "divpipe.env"
+    env_file.write_text("HTTP_RETRIES=many # retries\n")
+    result = fake.run(V3, "--force", DIVPIPE_ENV_FILE=str(env_file))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["❌ HTTP_RETRIES: expected a number, got 'many'"]
+    assert not fake.ran() and not (fake.data_dir / "daily_update.lock").exists()
 
 
 # --- settings checked before anything is touched ---------------------------------------------

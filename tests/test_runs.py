@@ -12,15 +12,22 @@ from divpipe import runs
 from divpipe.config import load_settings
 from divpipe.driver_completeness import Figure, figures, measure, rows_written, write_counters
 from divpipe.driver_gate import decide, is_trading_day, last_completed_session
-from divpipe.driver_report import critical_path, decide_outcome, duration_alerts, performance_breakdown
+from divpipe.driver_report import (
+    critical_path,
+    decide_outcome,
+    duration_alerts,
+    longest_chain,
+    performance_breakdown,
+)
 from divpipe.driver_state import PhaseTiming, TaskResult, read_phases, read_tasks
 from divpipe.market_time import exchange_today
 
 MONDAY, SATURDAY, SUNDAY = date(2026, 11, 23), date(2026, 11, 21), date(2026, 11, 22)
 
 
-def task(name, phase, seconds, status="success", critical=False, code=0):
-    return TaskResult(name, phase, critical, status, code, 1000.0, 1000.0 + seconds, f"/logs/{name}.log")
+def task(name, phase, seconds, status="success", critical=False, code=0, start=1000.0, needs=()):
+    return TaskResult(name, phase, critical, status, code, start, start + seconds, f"/logs/{name}.log",
+                      needs=tuple(needs))
 
 
 # --- gate ------------------------------------------------------------------------------------
@@ -59,13 +66,21 @@ def test_last_completed_session_waits_for_the_close():
 
 # --- report ------------------------------------------------------------------------------------
 
+def night(start_of_phase2=2165.0):
+    """A v3 night, as the seed system's figures describe it, with the real needs."""
+    return [task("discovery", "discovery", 5, critical=True, start=0),
+            task("nasdaq", "phase1", 300, start=5, needs=["discovery"]),
+            task("cboe", "phase1", 312, start=5, needs=["discovery"]),
+            task("main_update", "step2", 1847, critical=True, start=318, needs=["discovery"]),
+            task("backup", "phase2", 598, start=start_of_phase2,
+                 needs=["nasdaq", "cboe", "main_update", "holdings"]),
+            task("holdings", "phase2", 100, start=start_of_phase2, needs=["main_update"])]
+
+
 def test_the_breakdown_keeps_the_format_users_grep_for():
-    tasks = [task("discovery", "discovery", 5, critical=True), task("nasdaq", "phase1", 300),
-             task("cboe", "phase1", 312), task("main_update", "step2", 1847, critical=True),
-             task("backup", "phase2", 598), task("holdings", "phase2", 100)]
     phases = {"discovery": PhaseTiming("discovery", 0, 5), "phase1": PhaseTiming("phase1", 5, 317.4),
               "step2": PhaseTiming("step2", 318, 2165), "phase2": PhaseTiming("phase2", 2165, 2763)}
-    lines = performance_breakdown(tasks, phases, 48 * 60 + 23)
+    lines = performance_breakdown(night(), phases, 48 * 60 + 23, run_started=-1.0)
     assert lines[:6] == [
         "⚡ PERFORMANCE BREAKDOWN:",
         "  Phase 1 (Parallel Scrapers): 312s",
@@ -75,9 +90,38 @@ def test_the_breakdown_keeps_the_format_users_grep_for():
         "Total execution time: 48m 23s",
     ]
     text = "\n".join(lines)
-    assert "Critical path: discovery 5.0s → cboe 312.0s → main_update 1847.0s → backup 598.0s = 2762.0s" in text
-    # serial 3162 s against 2762.4 s of phases
-    assert "Time saved vs serial: 399.6s (13%)" in text
+    # Each task with its start after the run's start, then its duration.
+    assert any(line.split()[1:7] == ["main_update", "step2", "critical", "+319.0s", "1847.0s", "success"]
+               for line in lines), text
+    assert ("Critical path: discovery 5.0s → cboe 312.0s → main_update 1847.0s → backup 598.0s = 2762.0s "
+            "(slowest task of each phase)") in text
+    # What --overlap could give: the main update does not wait for the scrapers.
+    assert ("With --overlap the longest chain of needs would be: discovery 5.0s → main_update 1847.0s → "
+            "holdings 100.0s → backup 598.0s = 2550.0s") in text
+    # serial 3162 s against 2763 s from the first start to the last end
+    assert "Time saved vs serial: 399.0s (13%)" in text
+
+
+def test_an_overlapped_breakdown_names_the_chain_of_needs():
+    tasks = night(start_of_phase2=1852.0)  # holdings right after the main update: 5 + 1847
+    tasks[4] = task("backup", "phase2", 598, start=1952, needs=["nasdaq", "cboe", "main_update", "holdings"])
+    lines = performance_breakdown(tasks, {}, 2550, run_started=0.0, schedule="overlap")
+    text = "\n".join(lines)
+    assert ("Critical path: discovery 5.0s → main_update 1847.0s → holdings 100.0s → "
+            "backup 598.0s = 2550.0s (longest chain of needs)") in text
+    assert "With --overlap" not in text
+    assert critical_path(tasks, "overlap") == longest_chain(tasks)
+
+
+def test_the_longest_chain_ignores_tasks_that_did_not_run_and_follows_needs_not_list_order():
+    tasks = [task("a", "phase1", 30), task("d", "discovery", 1),
+             task("b", "phase1", 3, needs=["d"]), task("m", "step2", 10, needs=["d", "b"]),
+             TaskResult("c", "phase2", False, "skipped", None, None, None, "", needs=("a",)),
+             task("e", "phase2", 4, needs=["m", "c"])]
+    assert longest_chain(tasks).tasks == [("a", 30.0)]
+    tasks[0] = task("a", "phase1", 2)
+    assert longest_chain(tasks).tasks == [("d", 1.0), ("b", 3.0), ("m", 10.0), ("e", 4.0)]
+    assert longest_chain([]).tasks == []
 
 
 def test_a_phase_that_did_not_run_shows_zero():

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.test_drivers import DEFAULT_TASKS, V3, FakePipeline, alive, wait_for
+from tests.plugins.fake_pipeline import DEFAULT_TASKS, V3, FakePipeline
+from tests.test_drivers import alive, wait_for
 
 pytestmark = pytest.mark.slow
 

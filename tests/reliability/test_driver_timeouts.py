@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_drivers import V2, V3, FakePipeline, alive, task_rows
+from tests.plugins.fake_pipeline import V2, V3, FakePipeline
+from tests.test_drivers import alive, task_rows
 
 pytestmark = pytest.mark.slow
 
