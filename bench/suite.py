@@ -191,9 +191,10 @@ def benchmark(name: str, about: str, **params: tuple):
 
 @benchmark("night", "the whole night: v2, v3 and v3 --overlap, each against its own bound",
            symbols=(1000, 30, "symbols in the simulated universe"),
-           latency_ms=(100.0, 0.0, "simulator latency per response"),
+           latency_ms=(50.0, 0.0, "simulator latency per response"),
            rate=(20.0, 200.0, "client requests/s per scraped source"),
            yahoo_rate=(100.0, 200.0, "YAHOO_RATE_LIMIT, requests/s"),
+           yahoo_workers=(16, 8, "YAHOO_WORKERS (discovery's validation and the main update)"),
            history_years=(1, 1, "HISTORY_YEARS of the main update's initial load"),
            seed=(3, 3, "universe seed"))
 def night(ctx: Context) -> list[Row]:
@@ -214,6 +215,7 @@ def night(ctx: Context) -> list[Row]:
     nights = bd.run_nights(variants, symbols=ctx["symbols"], seed=ctx["seed"], latency_ms=ctx["latency_ms"],
                            rate=ctx["rate"], admin_url=ctx.database_url, runs=ctx.runs, on_run=keep_timeline,
                            extra_env={"YAHOO_RATE_LIMIT": str(ctx["yahoo_rate"]),
+                                      "YAHOO_WORKERS": str(ctx["yahoo_workers"]),
                                       "HISTORY_YEARS": str(ctx["history_years"])},
                            before_run=ctx.sample_load)
     walls = {v: [n[v][0] for n in nights] for v in variants}
@@ -222,7 +224,8 @@ def night(ctx: Context) -> list[Row]:
     phase = [bd.lower_bound(n["v2"][1])[0] for n in nights]
     _, phase_chain = bd.lower_bound(nights[-1]["v2"][1])
     setup = (f"{ctx['symbols']:,} symbols, {ctx['latency_ms']:g} ms latency, scrapers {ctx['rate']:g} req/s, "
-             f"Yahoo {ctx['yahoo_rate']:g} req/s, {ctx['history_years']} year(s) of history, --force --discovery")
+             f"Yahoo {ctx['yahoo_rate']:g} req/s x {ctx['yahoo_workers']} workers, "
+             f"{ctx['history_years']} year(s) of history, --force --discovery")
     rows = [
         Row("night", f"v2 (one task at a time): wall; bound = its tasks back to back; {setup}",
             median(walls["v2"]), "s", walls["v2"],
