@@ -114,7 +114,7 @@ class Context:
             if key in overrides:
                 value = type(full)(overrides[key])
             self.params[key] = value
-        self.overrides = {k: v for k, v in overrides.items()}
+        self.overrides = overrides
 
     def __getitem__(self, key: str):
         return self.params[key]
@@ -273,7 +273,7 @@ def night(ctx: Context) -> list[Row]:
 _prepared: dict[tuple, tuple] = {}
 
 
-def prepared_update(ctx: Context, symbols: int, latency_ms: float, rate: float):
+def prepared_update(ctx: Context, symbols: int):
     """(scratch, template database, universe, data dir): a database after the initial load, once per suite."""
     from bench import bench_update as bu
     from divpipe.market_time import exchange_today
@@ -310,7 +310,7 @@ def throughput(ctx: Context) -> list[Row]:
     from bench import bench_update as bu
     from divpipe.sim.server import SimServer
 
-    scratch, base, universe, data_dir = prepared_update(ctx, ctx["symbols"], ctx["latency_ms"], ctx["rate"])
+    scratch, base, universe, data_dir = prepared_update(ctx, ctx["symbols"])
     workers = [int(w) for w in ctx["workers"].split(",") if w]
     rate = ctx["rate"]
     limits = {"YAHOO_RATE_LIMIT": str(rate), "HTTP_BACKOFF": "0.25"}
@@ -380,7 +380,7 @@ def requests_per_symbol(ctx: Context) -> list[Row]:
     from bench import bench_update as bu
     from divpipe.sim.server import SimServer
 
-    scratch, base, universe, data_dir = prepared_update(ctx, ctx["symbols"], ctx["latency_ms"], 50.0)
+    scratch, base, universe, data_dir = prepared_update(ctx, ctx["symbols"])
     ours, theirs, ours_s, theirs_s, hosts = [], [], [], [], {}
     n = len(universe.symbols)
     start = universe.today - dt.timedelta(days=7)
