@@ -320,9 +320,6 @@ parse_args() {
   if ((RERUN)) && [[ -n "${AS_OF_DATE}" ]]; then
     die_usage "--rerun-failed runs for the date of the run it completes: drop --date"
   fi
-  if ((RERUN && SIMULATE)); then
-    die_usage "--rerun-failed completes a real run: it cannot be combined with --simulate"
-  fi
 }
 
 # The project's .venv, created or brought up to date before anything needs
