@@ -166,6 +166,11 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
     assert summary["simulated"] is True
     statuses = {t["name"]: t["status"] for t in summary["tasks"]}
     assert statuses["discovery"] == "success" and statuses["main_update"] == "success", summary["_stdout"]
+    # Every task's requests, per host per second, for the picture: Yahoo's from the main update.
+    traffic = summary["requests_per_second"]
+    assert sum(n for _, n in traffic["yahoo"]) >= 40, traffic.keys()
+    assert any("nasdaq" in host for host in traffic) and any("cboe" in host for host in traffic), traffic.keys()
+    assert all(second >= 0 for points in traffic.values() for second, _ in points)
 
     # Nothing reached the real database, and the real logs stay empty.
     with psycopg2.connect(real_url) as conn, conn.cursor() as cur:
