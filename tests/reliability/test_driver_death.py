@@ -1,4 +1,8 @@
-"""A killed driver: its tasks stop promptly, its state goes, and the lock message tells the truth."""
+"""A killed driver: its tasks stop promptly, its state goes, and the lock message tells the truth.
+
+On fake tasks, and on a real night (the real task list against the simulator) killed in phase 1
+and in the main update: the next run leaves the same data tables as a clean night.
+"""
 
 from __future__ import annotations
 
