@@ -57,11 +57,13 @@ class CoolDown:
 
     `trip()` starts (or extends) the pause; `wait()` blocks until it is over.
     Refusals that arrive while a pause is already running belong to the same
-    wave of in-flight requests and do not make the next pause longer. A
-    request that started after the previous pause ended and went through
-    shows that the host accepts requests: the next pause starts from `base`
-    again, even when a new pause began meanwhile (a refusal comes back faster
-    than a whole fetch). Lowering the rate is the limiter's job, not this one's.
+    wave of in-flight requests and do not make the next pause longer. The
+    pause doubles only while nothing goes through: one item that succeeded
+    since the last pause began shows the host still accepts requests, and the
+    next pause starts from `base` again. (A refusal comes back faster than a
+    whole fetch, so under a steady share of 429s a rule that counted only
+    successes outside a pause doubled the pauses up to minutes.) Lowering the
+    rate is the shared limiter's job, not this one's.
     """
 
     def __init__(
@@ -76,7 +78,7 @@ class CoolDown:
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._until = 0.0
-        self._since = float("-inf")  # when the pause before the current one ended
+        self._went_through = False  # an item succeeded since the last pause began
         self._strikes = 0
         self.trips = 0
 
@@ -86,27 +88,16 @@ class CoolDown:
             now = self._clock()
             self.trips += 1
             if now >= self._until:
-                self._since = self._until
-                self._strikes += 1
+                self._strikes = 1 if self._went_through else self._strikes + 1
+                self._went_through = False
                 delay = min(self.maximum, self.base * 2 ** (self._strikes - 1))
                 self._until = now + delay
             return self._until - now
 
-    def now(self) -> float:
-        return self._clock()
-
-    def success(self, started: float | None = None) -> None:
-        """A request that began at `started` went through (default: one that began now).
-
-        One that began after the previous pause ended resets the backoff; one
-        in flight since before it says nothing about the host now.
-        """
+    def success(self) -> None:
+        """An item went through: the next pause starts again from `base`."""
         with self._lock:
-            if started is None:
-                if self._clock() >= self._until:
-                    self._strikes = 0
-            elif started >= self._since:
-                self._strikes = 0
+            self._went_through = True
 
     def remaining(self) -> float:
         with self._lock:
@@ -261,7 +252,6 @@ def fanout(
     def call(item: T, round_no: int, attempts_before: int) -> Outcome[T, R]:
         for attempt in itertools.count(attempts_before + 1):
             cooldown.wait()
-            started = cooldown.now()
             try:
                 value = fn(item)
             except Skip as why:
@@ -281,7 +271,7 @@ def fanout(
                                 item, describe(exc), pause)
                     continue
                 return Outcome(item, error=describe(exc), exception=exc, attempts=attempt)
-            cooldown.success(started)
+            cooldown.success()
             return Outcome(item, value=value, attempts=attempt)
         raise AssertionError("unreachable")
 

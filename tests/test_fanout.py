@@ -219,35 +219,22 @@ def test_cooldown_backoff_doubles_ignores_same_wave_and_resets_after_success():
     assert cd.trips == 6
 
 
-def test_success_of_a_request_in_flight_since_before_the_last_pause_does_not_reset_the_backoff():
-    clock = FakeClock()
-    cd = CoolDown(base=1.0, clock=clock, sleep=clock.sleep)
-    cd.trip()
-    in_flight = cd.now()  # began during the first pause, before it ended
-    cd.success()  # when no start is given: during a pause it says nothing
-    cd.wait()
-    assert cd.trip() == 2.0
-    cd.success(in_flight)
-    cd.wait()
-    assert cd.trip() == 4.0
-
-
-def test_a_fetch_that_began_after_the_refusal_resets_the_backoff_even_during_a_new_pause():
-    # A refusal comes back faster than a whole fetch: by the time a fetch that began after
-    # the last pause succeeds, another worker's refusal has started a new pause. The host
-    # accepted that fetch, so the next pause starts from base instead of doubling forever.
+def test_the_pause_doubles_only_while_nothing_goes_through():
+    # A refusal comes back faster than a whole fetch: by the time a fetch succeeds, another
+    # worker's refusal may have started a new pause. The host accepted that fetch, so the
+    # next pause starts from base instead of doubling up to minutes.
     clock = FakeClock()
     cd = CoolDown(base=1.0, maximum=120.0, clock=clock, sleep=clock.sleep)
     for expected in (1.0, 2.0, 4.0):
         assert cd.trip() == expected
         cd.wait()
-    began = cd.now()  # a fetch starts after the pause
-    clock.now += 0.2
-    assert cd.trip() == 8.0  # a quick refusal of another worker
+    assert cd.trip() == 8.0  # a quick refusal of one worker
     clock.now += 1.0
-    cd.success(began)  # the fetch went through
+    cd.success()  # while another worker's fetch, begun before it, went through
     cd.wait()
     assert cd.trip() == 1.0
+    cd.wait()
+    assert cd.trip() == 2.0  # and nothing went through since
 
 
 def test_progress_bar_on_a_terminal_instead_of_log_lines(capsys, caplog):
