@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import psycopg2
-from scratch import scratch_database
 
+from bench.scratch import scratch_database
 from divpipe.jobs import backup, pgtools
 
 
@@ -37,19 +37,25 @@ def fill(conn, rows: int) -> None:
         cur.execute("ANALYZE")
 
 
+TIMES: dict[str, float] = {}  # label: seconds of the last step()
+
+
 def step(label: str, rows: int | None, fn):
     began = time.perf_counter()
     result = fn()
     took = time.perf_counter() - began
+    TIMES[label] = took
     rate = f"  {rows / took:>10,.0f} rows/s" if rows else ""
     print(f"{label:<44} {took:6.2f} s{rate}")
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Prints each step; returns {step: seconds}."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    TIMES.clear()
     with scratch_database() as url:
         db = psycopg2.connect(url)
         fill(db, args.rows)
@@ -71,6 +77,7 @@ def main() -> None:
                             lambda: backup.restore_test(url, tools, env, dump, counts))
             assert problems == [], problems
         db.close()
+    return dict(TIMES)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
     python bench/bench_drivers.py                      # defaults below
     python bench/bench_drivers.py --symbols 200 --latency-ms 150 --rate 20
 
+(`python -m bench --only night` runs the same nights, v3 --overlap too, as
+the median of several runs: bench/suite.py.)
+
 One simulator (`python -m divpipe sim`, with latency so that tasks take
 seconds, not milliseconds) serves both runs; each driver gets a fresh
 database on the PostgreSQL server of DATABASE_URL (default: the local server)
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
@@ -35,11 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = registry.NAMES
 
 
-def start_simulator(tmp: Path, args) -> tuple[subprocess.Popen, str]:
+def start_simulator(tmp: Path, symbols: int, seed: int, latency_ms: float) -> tuple[subprocess.Popen, str]:
     port_file = tmp / "sim.port"
     proc = subprocess.Popen(
         [sys.executable, "-m", "divpipe", "sim", "--port", "0", "--port-file", str(port_file),
-         "--symbols", str(args.symbols), "--seed", str(args.seed), "--latency-ms", str(args.latency_ms)],
+         "--symbols", str(symbols), "--seed", str(seed), "--latency-ms", str(latency_ms)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
@@ -50,28 +54,42 @@ def start_simulator(tmp: Path, args) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
 
 
+DRIVERS = {"v2": ("daily_update_v2.sh", ()), "v3": ("daily_update_v3_parallel.sh", ()),
+           "v3 --overlap": ("daily_update_v3_parallel.sh", ("--overlap",))}
+
+
+def overlap_available() -> bool:
+    """Whether the v3 driver knows --overlap (issue 13, part 1)."""
+    result = subprocess.run([str(ROOT / "daily_update_v3_parallel.sh"), "--help"], capture_output=True, text=True,
+                            env={**os.environ, "DIVPIPE_ENV_FILE": os.devnull}, timeout=60)
+    return "--overlap" in result.stdout + result.stderr
+
+
 def with_database(url: str, name: str) -> str:
     from divpipe.db.embedded import with_database as swap
 
     return swap(url, name)
 
 
-def run_driver(script: str, env: dict[str, str], tmp: Path) -> tuple[float, dict]:
+def run_driver(script: str, env: dict[str, str], tmp: Path, *extra: str) -> tuple[float, dict, Path]:
+    """One night: (wall seconds, summary, summary path)."""
     started = time.monotonic()
-    result = subprocess.run([str(ROOT / script), "--force", "--discovery"], cwd=tmp, env=env,
+    result = subprocess.run([str(ROOT / script), "--force", "--discovery", *extra], cwd=tmp, env=env,
                             capture_output=True, text=True, timeout=3600)
     wall = time.monotonic() - started
     line = next((x for x in result.stdout.splitlines() if x.startswith("📄 summary: ")), None)
     if line is None:
         raise SystemExit(f"❌ {script} wrote no summary (exit {result.returncode}):\n{result.stdout[-2000:]}")
-    summary = json.loads(Path(line.removeprefix("📄 summary: ")).read_text())
+    path = Path(line.removeprefix("📄 summary: "))
+    summary = json.loads(path.read_text())
     failed = [t["name"] for t in summary["tasks"] if t["status"] != "success"]
     if failed:
-        print(f"  ⚠️ {script}: tasks not successful: {', '.join(failed)}")
-    return wall, summary
+        print(f"  ⚠️ {script} {' '.join(extra)}: tasks not successful: {', '.join(failed)}", flush=True)
+    return wall, summary, path
 
 
 def lower_bound(summary: dict) -> tuple[float, list[str]]:
+    """The phase bound: the slowest task of each phase, one phase after another."""
     total, chain = 0.0, []
     for phase in ("discovery", "phase1", "step2", "phase2"):
         tasks = [t for t in summary["tasks"] if t["phase"] == phase]
@@ -80,6 +98,89 @@ def lower_bound(summary: dict) -> tuple[float, list[str]]:
             total += slowest["seconds"]
             chain.append(f"{slowest['name']} {slowest['seconds']:.1f}s")
     return total, chain
+
+
+def serial_bound(summary: dict) -> float:
+    """v2's own bound: every task one after another, with no gap between them."""
+    return sum(t["seconds"] for t in summary["tasks"])
+
+
+def dependencies(summary: dict) -> dict[str, list[str]] | None:
+    """{task: the tasks it needs} as a driver's summary records them, or None when it does not."""
+    for key in ("needs", "depends_on", "dependencies", "deps", "after"):
+        if any(key in t for t in summary["tasks"]):
+            return {t["name"]: list(t.get(key) or []) for t in summary["tasks"]}
+    return None
+
+
+def dependency_bound(durations: dict[str, float], needs: dict[str, list[str]]) -> tuple[float, list[str]]:
+    """The longest path through the task graph: no driver can finish the night sooner.
+
+    durations: each task's seconds measured alone (from a v2 run); needs: the graph.
+    """
+    finish: dict[str, tuple[float, list[str]]] = {}
+
+    def done(name: str) -> tuple[float, list[str]]:
+        if name not in finish:
+            before = max((done(n) for n in needs.get(name, []) if n in durations), default=(0.0, []),
+                         key=lambda x: x[0])
+            finish[name] = (before[0] + durations[name], [*before[1], name])
+        return finish[name]
+
+    end = max((done(n) for n in durations), default=(0.0, []), key=lambda x: x[0])
+    return end[0], [f"{n} {durations[n]:.1f}s" for n in end[1]]
+
+
+def run_nights(variants: list[str], *, symbols: int, seed: int, latency_ms: float, rate: float, admin_url: str,
+               runs: int = 1, extra_env: dict[str, str] | None = None,
+               on_run: Callable[[int, str, float, dict, Path], None] | None = None,
+               before_run: Callable[[], None] | None = None) -> list[dict[str, tuple[float, dict]]]:
+    """`runs` repetitions of every variant (side by side: v2, v3, ... then again), each night on a
+    fresh database and against one simulator. Returns, per repetition, {variant: (wall, summary)}."""
+    out: list[dict[str, tuple[float, dict]]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_drivers_") as tmp_name:
+        tmp = Path(tmp_name)
+        sim, sim_url = start_simulator(tmp, symbols, seed, latency_ms)
+        admin = psycopg2.connect(admin_url)
+        admin.autocommit = True
+        try:
+            for rep in range(runs):
+                results = {}
+                for variant in variants:
+                    script, extra = DRIVERS[variant]
+                    name = f"bench_night_{uuid.uuid4().hex[:8]}"
+                    slug = variant.replace(" --", "_")
+                    with admin.cursor() as cur:
+                        cur.execute(f'CREATE DATABASE "{name}"')
+                    try:
+                        run_dir = tmp / f"{slug}_{rep}"
+                        env = {
+                            **os.environ,
+                            "DATABASE_URL": with_database(admin_url, name),
+                            "DIVPIPE_SIMULATOR_URL": sim_url,
+                            "DIVPIPE_ENV_FILE": os.devnull,
+                            "DIVPIPE_DATA_DIR": str(run_dir / "data"),
+                            "LOG_DIR": str(run_dir / "logs"),
+                            "BACKUP_DIR": str(run_dir / "backups"),
+                            **{f"{s.upper()}_RATE_LIMIT": str(rate) for s in SOURCES},
+                            **(extra_env or {}),
+                        }
+                        print(f"  night {rep + 1}/{runs}: {script} {' '.join(extra)} ...", flush=True)
+                        if before_run:
+                            before_run()
+                        wall, summary, path = run_driver(script, env, tmp, *extra)
+                        results[variant] = (wall, summary)
+                        if on_run:
+                            on_run(rep, variant, wall, summary, path)
+                    finally:
+                        with admin.cursor() as cur:
+                            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                out.append(results)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=30)
+            admin.close()
+    return out
 
 
 def main() -> int:
@@ -91,39 +192,9 @@ def main() -> int:
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-    with tempfile.TemporaryDirectory(prefix="bench_drivers_") as tmp_name:
-        tmp = Path(tmp_name)
-        sim, sim_url = start_simulator(tmp, args)
-        admin = psycopg2.connect(admin_url)
-        admin.autocommit = True
-        names = {d: f"bench_{d}_{uuid.uuid4().hex[:8]}" for d in ("v2", "v3")}
-        results = {}
-        try:
-            with admin.cursor() as cur:
-                for name in names.values():
-                    cur.execute(f'CREATE DATABASE "{name}"')
-            for driver, script in (("v2", "daily_update_v2.sh"), ("v3", "daily_update_v3_parallel.sh")):
-                env = {
-                    **os.environ,
-                    "DATABASE_URL": with_database(admin_url, names[driver]),
-                    "DIVPIPE_SIMULATOR_URL": sim_url,
-                    "DIVPIPE_ENV_FILE": os.devnull,
-                    "DIVPIPE_DATA_DIR": str(tmp / driver / "data"),
-                    "LOG_DIR": str(tmp / driver / "logs"),
-                    "BACKUP_DIR": str(tmp / driver / "backups"),
-                    **{f"{s.upper()}_RATE_LIMIT": str(args.rate) for s in SOURCES},
-                }
-                print(f"running {script} ...", flush=True)
-                results[driver] = run_driver(script, env, tmp)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=30)
-            with admin.cursor() as cur:
-                for name in names.values():
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
-
-    (v2_wall, v2), (v3_wall, v3) = results["v2"], results["v3"]
+    [night] = run_nights(["v2", "v3"], symbols=args.symbols, seed=args.seed, latency_ms=args.latency_ms,
+                         rate=args.rate, admin_url=admin_url)
+    (v2_wall, v2), (v3_wall, v3) = night["v2"], night["v3"]
     bound, chain = lower_bound(v2)
     bound_v3, _ = lower_bound(v3)
     print(f"\n{args.symbols} symbols, simulator latency {args.latency_ms:g} ms, "

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import psycopg2
-from scratch import scratch_database
 
+from bench.scratch import scratch_database
 from divpipe.config import load_settings, reset_settings
 from divpipe.export import datasets, upload
 from divpipe.export import s3 as s3mod

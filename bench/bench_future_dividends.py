@@ -16,8 +16,8 @@ import datetime as dt
 import time
 
 import psycopg2
-from scratch import scratch_database
 
+from bench.scratch import scratch_database
 from divpipe.jobs import future_dividends as fd
 
 TODAY = dt.date(2026, 11, 23)
@@ -28,21 +28,24 @@ def fill(conn, per_source: int) -> None:
         for rank, (name, table) in enumerate(fd.SOURCES):
             amount = "NULL" if name == "nyse" else f"0.25 + ((g + {rank} * %(shift)s) %% 7) * 0.01"
             # Sources cover shifted ranges of the same symbols: pairs are shared by 2-5 sources.
+            # Polygon's rows carry Polygon's id of the distribution (NOT NULL, unique).
+            extra, value = (", polygon_id", ", 'p' || g") if name == "polygon" else ("", "")
             cur.execute(
-                f"INSERT INTO {table} (symbol, ex_date, amount, payment_date)"
+                f"INSERT INTO {table} (symbol, ex_date, amount, payment_date{extra})"
                 f" SELECT 'S' || ((g + {rank} * %(shift)s) / 90), %(today)s::date + (g + {rank} * %(shift)s) %% 90,"
-                f" {amount}, %(today)s::date + 100 FROM generate_series(0, %(n)s - 1) g",
+                f" {amount}, %(today)s::date + 100{value} FROM generate_series(0, %(n)s - 1) g",
                 {"n": per_source, "shift": per_source // 10, "today": TODAY},
             )
         cur.execute("ANALYZE")
 
 
-def timed(label: str, conn) -> None:
+def timed(label: str, conn) -> float:
     began = time.perf_counter()
     result = fd.consolidate(conn, TODAY, 90)
     took = time.perf_counter() - began
     print(f"{label:<34} {took:6.2f} s  rows {result.total:,}: {result.inserted:,} new,"
           f" {result.updated:,} changed, {result.removed:,} removed, {len(result.conflicts):,} conflicts")
+    return took
 
 
 def main() -> None:

@@ -23,8 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from scratch import scratch_database
-
+from bench.scratch import scratch_database
 from divpipe.config import field
 from divpipe.sim.pages import Pages
 from divpipe.sim.server import SimServer

@@ -103,9 +103,14 @@ class Scratch:
             migrate(url)
         return name, url
 
+    def drop(self, name: str) -> None:
+        self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.names.remove(name)
+
     def drop_all(self) -> None:
         for name in self.names:
             self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.names.clear()
 
 
 def track(url: str, symbols: list[str]) -> None:
