@@ -33,6 +33,7 @@ from divpipe.driver_gate import last_completed_session
 from divpipe.driver_report import decide_outcome, duration_alerts, performance_breakdown
 from divpipe.driver_state import TaskResult, read_phases, read_tasks, to_datetime
 from divpipe.errors import DivpipeError
+from divpipe.net import requestlog
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,9 @@ def finish(request: FinishRequest, settings: Settings | None = None) -> int:
         "log_path": request.main_log,
         "phases": {name: round(p.seconds, 3) for name, p in phases.items()},
         "tasks": [_task_dict(t, request.started_at) for t in tasks],
+        # Requests each host was sent, per second since the run started (from every task's limiter).
+        "requests_per_second": requestlog.per_second_since(requestlog.merge(request.state_dir),
+                                                           request.started_at),
         "alerts": alerts,
         "completeness": {"level": level, "figures": found},
         "rows_written": written,

@@ -57,7 +57,13 @@ class CoolDown:
 
     `trip()` starts (or extends) the pause; `wait()` blocks until it is over.
     Refusals that arrive while a pause is already running belong to the same
-    wave of in-flight requests and do not make the next pause longer.
+    wave of in-flight requests and do not make the next pause longer. The
+    pause doubles only while nothing goes through: one item that succeeded
+    since the last pause began shows the host still accepts requests, and the
+    next pause starts from `base` again. (A refusal comes back faster than a
+    whole fetch, so under a steady share of 429s a rule that counted only
+    successes outside a pause doubled the pauses up to minutes.) Lowering the
+    rate is the shared limiter's job, not this one's.
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class CoolDown:
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._until = 0.0
+        self._went_through = False  # an item succeeded since the last pause began
         self._strikes = 0
         self.trips = 0
 
@@ -81,16 +88,16 @@ class CoolDown:
             now = self._clock()
             self.trips += 1
             if now >= self._until:
-                self._strikes += 1
+                self._strikes = 1 if self._went_through else self._strikes + 1
+                self._went_through = False
                 delay = min(self.maximum, self.base * 2 ** (self._strikes - 1))
                 self._until = now + delay
             return self._until - now
 
     def success(self) -> None:
-        """A request went through: the next refusal starts again from `base`."""
+        """An item went through: the next pause starts again from `base`."""
         with self._lock:
-            if self._clock() >= self._until:
-                self._strikes = 0
+            self._went_through = True
 
     def remaining(self) -> float:
         with self._lock:

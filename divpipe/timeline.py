@@ -3,7 +3,8 @@
     python -m divpipe report RUN_ID|SUMMARY.json --png OUT.png
 
 Bars are coloured by outcome; the tasks of the critical path have a heavy
-outline and are named in the title. The drivers draw `timeline_<run id>.png`
+outline and are named in the title. Below, when the summary has them, the
+requests sent to each host per second. The drivers draw `timeline_<run id>.png`
 beside each summary. Everything comes from the summary, so any past run can
 be drawn again, here or on another machine.
 """
@@ -47,7 +48,14 @@ def draw(summary: dict, out: Path) -> Path:
     run_start = _epoch(summary["started_at"]) or 0.0
     path = critical_path(tasks, summary.get("schedule", "phases"))
     on_path = {name for name, _ in path.tasks}
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(tasks) + 1.6), dpi=100)
+    traffic = {host: points for host, points in (summary.get("requests_per_second") or {}).items() if points}
+    height = 0.45 * len(tasks) + 1.6
+    if traffic:
+        fig, (ax, below) = plt.subplots(2, 1, sharex=True, dpi=100, figsize=(10, height + 2.4),
+                                        gridspec_kw={"height_ratios": [height, 2.4]})
+        _draw_traffic(below, traffic)
+    else:
+        fig, ax = plt.subplots(figsize=(10, height), dpi=100)
     for row, t in enumerate(tasks):
         colour = COLOURS.get(t.status, "#607d8b")
         if t.started is None:
@@ -61,7 +69,8 @@ def draw(summary: dict, out: Path) -> Path:
     ax.set_yticks(range(len(tasks)), [t.name for t in tasks])
     ax.invert_yaxis()
     ax.set_xlim(left=0)
-    ax.set_xlabel("seconds since the run started")
+    if not traffic:
+        ax.set_xlabel("seconds since the run started")
     chain = " → ".join(name for name, _ in path.tasks)
     ax.set_title(f"{summary['run_id']}: {summary['status']} in {summary.get('seconds', 0):.0f}s\n"
                  f"critical path (heavy outline): {chain}", fontsize=9)
@@ -76,6 +85,19 @@ def draw(summary: dict, out: Path) -> Path:
     plt.close(fig)
     partial.replace(out)
     return out
+
+
+def _draw_traffic(ax, traffic: dict[str, list[list[int]]]) -> None:
+    """One step line per host: requests sent in each second (seconds without any are zero)."""
+    for host, points in sorted(traffic.items()):
+        counts = dict((int(second), int(n)) for second, n in points)
+        seconds = range(min(counts), max(counts) + 2)
+        ax.step(list(seconds), [counts.get(s, 0) for s in seconds], where="post", linewidth=1, label=host)
+    ax.set_ylabel("requests/s")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds since the run started")
+    ax.legend(loc="upper right", fontsize=7, ncol=3)
+    ax.grid(alpha=0.3)
 
 
 def find_summary(ref: str) -> Path:

@@ -320,9 +320,6 @@ parse_args() {
   if ((RERUN)) && [[ -n "${AS_OF_DATE}" ]]; then
     die_usage "--rerun-failed runs for the date of the run it completes: drop --date"
   fi
-  if ((RERUN && SIMULATE)); then
-    die_usage "--rerun-failed completes a real run: it cannot be combined with --simulate"
-  fi
 }
 
 # The project's .venv, created or brought up to date before anything needs
@@ -1218,6 +1215,8 @@ driver_main() {
   trap 'on_signal INT' INT
   # Every task watches this pid and stops, with its process group, when the driver is gone.
   export PYTHONUNBUFFERED=1 DIVPIPE_DRIVER_PID="$$"
+  # Each task's limiters count its requests per host per second there, for the run's picture.
+  export DIVPIPE_RUN_STATE_DIR="${STATE_DIR}"
 
   log "════ divpipe ${DRIVER} run ${RUN_ID} (pid $$) in ${PROJECT_DIR}$( ((OVERLAP)) && printf ' (--overlap)')"
   if [[ -n "${VENV_OUTPUT}" ]]; then

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -16,60 +14,12 @@ import psycopg2
 import pytest
 
 from divpipe.sources import registry
+from tests.night import ROOT, V2, V3, assert_same_tables, driver_env, run_driver
 
-ROOT = Path(__file__).resolve().parent.parent
-V3 = ROOT / "daily_update_v3_parallel.sh"
-V2 = ROOT / "daily_update_v2.sh"
 # 80 symbols: enough for every source to cover some (YieldMax funds start at 40).
 SYMBOLS = 80
-# Bookkeeping of the runs themselves differs between two runs by nature.
-NOT_DATA = {"pipeline_runs", "task_runs", "schema_migrations", "rate_limits"}
 
 pytestmark = pytest.mark.slow
-
-
-def run_driver(driver: Path, env: dict[str, str], tmp: Path, *args: str) -> dict:
-    result = subprocess.run([str(driver), *args], cwd=tmp, env=env, capture_output=True, text=True,
-                            timeout=900)
-    summary_line = next((x for x in result.stdout.splitlines() if x.startswith("📄 summary: ")), None)
-    assert summary_line, result.stdout + result.stderr
-    summary = json.loads(Path(summary_line.removeprefix("📄 summary: ")).read_text())
-    summary["_stdout"] = result.stdout
-    summary["_returncode"] = result.returncode
-    return summary
-
-
-def driver_env(tmp: Path, name: str, database_url: str) -> dict[str, str]:
-    """This test's environment (simulator URL, fast client rates) with its own dirs."""
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DIVPIPE_DATA_DIR": str(tmp / name / "data"),
-        "LOG_DIR": str(tmp / name / "logs"),
-        "BACKUP_DIR": str(tmp / name / "backups"),
-    }
-
-
-def table_contents(url: str) -> dict[str, list[tuple]]:
-    """Every data table's rows, sorted, without its timestamp columns."""
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables "
-                        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")
-            tables = sorted(t for (t,) in cur.fetchall() if t not in NOT_DATA)
-            contents = {}
-            for table in tables:
-                cur.execute("SELECT column_name FROM information_schema.columns "
-                            "WHERE table_schema = current_schema() AND table_name = %s "
-                            "AND data_type NOT LIKE 'timestamp%%' ORDER BY ordinal_position", (table,))
-                columns = ", ".join(f'"{c}"' for (c,) in cur.fetchall())
-                cur.execute(f'SELECT {columns} FROM "{table}" ORDER BY {columns}')
-                contents[table] = [tuple(json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
-                                         for v in row) for row in cur.fetchall()]
-            return contents
-    finally:
-        conn.close()
 
 
 def phase2_only_tasks(path: Path) -> None:
@@ -128,13 +78,8 @@ def test_v2_v3_and_v3_overlap_leave_identical_databases(make_sim, make_db, tmp_p
     for t in tasks.values():
         for need in t["needs"]:
             assert tasks[need]["finished_at"] <= t["started_at"], (t["name"], need)
-    left = table_contents(runs["v2"][0])
-    assert sum(len(rows) for rows in left.values()) > 1000
     for name in ("v3", "overlap"):
-        right = table_contents(runs[name][0])
-        assert left.keys() == right.keys()
-        for table in left:
-            assert left[table] == right[table], (name, table)
+        assert_same_tables(runs[name][0], runs["v2"][0])
 
 
 def _divpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -166,6 +111,11 @@ def test_simulate_keeps_to_its_own_database_and_logs_and_stops_its_simulator(
     assert summary["simulated"] is True
     statuses = {t["name"]: t["status"] for t in summary["tasks"]}
     assert statuses["discovery"] == "success" and statuses["main_update"] == "success", summary["_stdout"]
+    # Every task's requests, per host per second, for the picture: Yahoo's from the main update.
+    traffic = summary["requests_per_second"]
+    assert sum(n for _, n in traffic["yahoo"]) >= 40, traffic.keys()
+    assert any("nasdaq" in host for host in traffic) and any("cboe" in host for host in traffic), traffic.keys()
+    assert all(second >= 0 for points in traffic.values() for second, _ in points)
 
     # Nothing reached the real database, and the real logs stay empty.
     with psycopg2.connect(real_url) as conn, conn.cursor() as cur:

@@ -219,13 +219,22 @@ def test_cooldown_backoff_doubles_ignores_same_wave_and_resets_after_success():
     assert cd.trips == 6
 
 
-def test_success_during_a_pause_does_not_reset_the_backoff():
+def test_the_pause_doubles_only_while_nothing_goes_through():
+    # A refusal comes back faster than a whole fetch: by the time a fetch succeeds, another
+    # worker's refusal may have started a new pause. The host accepted that fetch, so the
+    # next pause starts from base instead of doubling up to minutes.
     clock = FakeClock()
-    cd = CoolDown(base=1.0, clock=clock, sleep=clock.sleep)
-    cd.trip()
-    cd.success()  # a request that was already in flight
+    cd = CoolDown(base=1.0, maximum=120.0, clock=clock, sleep=clock.sleep)
+    for expected in (1.0, 2.0, 4.0):
+        assert cd.trip() == expected
+        cd.wait()
+    assert cd.trip() == 8.0  # a quick refusal of one worker
+    clock.now += 1.0
+    cd.success()  # while another worker's fetch, begun before it, went through
     cd.wait()
-    assert cd.trip() == 2.0
+    assert cd.trip() == 1.0
+    cd.wait()
+    assert cd.trip() == 2.0  # and nothing went through since
 
 
 def test_progress_bar_on_a_terminal_instead_of_log_lines(capsys, caplog):

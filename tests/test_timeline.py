@@ -52,3 +52,18 @@ def test_report_of_an_unknown_run_or_a_broken_file_is_one_line_and_exit_2(tmp_pa
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("❌ report:")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_requests_per_second_of_each_host_go_below_the_tasks(tmp_path):
+    import matplotlib.image
+
+    from divpipe.timeline import draw
+
+    plain = draw(_summary(), tmp_path / "plain.png")
+    summary = {**_summary(), "requests_per_second": {"yahoo": [[10, 4], [11, 4], [13, 2]],
+                                                     "www.cboe.com": [[1, 2]], "idle.example": []}}
+    with_traffic = draw(summary, tmp_path / "traffic.png")
+    # A second panel under the same time axis: a taller picture, as wide.
+    height, width = matplotlib.image.imread(plain).shape[:2]
+    taller, same_width = matplotlib.image.imread(with_traffic).shape[:2]
+    assert taller > height + 150 and same_width == width

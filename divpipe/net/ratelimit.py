@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from divpipe.config import get_settings
-from divpipe.net import hosts
+from divpipe.net import hosts, requestlog
 from divpipe.sources import registry
 
 log = logging.getLogger(__name__)
@@ -172,11 +172,13 @@ class HostLimiter:
             slot = self._update(lambda s, now: reserve(s, self.policy, now))
             self._note_rate(slot.rate)
             if slot.wait <= 0:
+                requestlog.count(self.key, self._clock())
                 return waited
             self._sleep(slot.wait)
             waited += slot.wait
             # A cool-down that began while we slept voids our slot.
             if self._read().generation == slot.generation:
+                requestlog.count(self.key, self._clock())
                 return waited
 
     def cooldown(self, seconds: float) -> float:
