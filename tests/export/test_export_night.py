@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def listed_tasks(env: dict[str, str]) -> dict[str, list[str]]:
-    listing = subprocess.run(["bash", "-c", 'task() { echo "$1|$2|$3|${*:4}"; }; source scripts/tasks.sh'],
+    listing = subprocess.run(["bash", "-c", 'task() { echo "$1|$2|$3|${*:4}"; }; needs() { :; }; '
+                              'source scripts/tasks.sh'],
                              cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     return {line.split("|")[0]: line.split("|")[1:] for line in listing.splitlines()}
 
@@ -23,16 +24,17 @@ def test_the_export_task_exists_only_when_a_target_is_set():
     assert "export" not in listed_tasks(env)
     tasks = listed_tasks({**env, "EXPORT_TARGET": "s3://lake/divpipe"})
     assert tasks["export"] == ["phase2", "noncritical", "python -m divpipe export"]
-    assert list(tasks)[-1] == "export"
+    # After every other writer, and before the backup, which needs it (tests/test_driver_overlap.py checks the needs).
+    assert list(tasks)[-2:] == ["export", "backup"]
 
 
 def test_the_driver_runs_the_export_after_the_main_update(db_env, conn, tmp_path):
     seed_small(conn)
-    # The real export task behind a no-op main update: the block of tasks.sh that declares it.
-    text = (ROOT / "scripts/tasks.sh").read_text()
-    block = text[text.index('if [[ -n "${EXPORT_TARGET:-}" ]]'):]
+    # The real export task line of tasks.sh behind a no-op main update.
+    (line,) = [x.strip() for x in (ROOT / "scripts/tasks.sh").read_text().splitlines()
+               if x.strip().startswith("task export ")]
     tasks_file = tmp_path / "tasks.sh"
-    tasks_file.write_text("task main_update step2 critical true\n" + block)
+    tasks_file.write_text(f"task main_update step2 critical true\n{line}\nneeds export main_update\n")
     lake = tmp_path / "lake"
     env = {**db_env, "DIVPIPE_TASKS_FILE": str(tasks_file), "EXPORT_TARGET": str(lake)}
     result = subprocess.run([str(ROOT / "daily_update_v3_parallel.sh"), "--force"], cwd=tmp_path, env=env,
