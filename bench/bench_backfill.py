@@ -107,35 +107,47 @@ def run_case(label: str, admin_url: str, sim: SimServer, symbols: list[str], day
     return result
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--days", type=int, default=252)
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--workers", default="4,8,16")
-    parser.add_argument("--cluster-threads", type=int, default=8)
+    parser.add_argument("--cluster-threads", type=int, default=8, help="0: no LocalCluster case")
     parser.add_argument("--binding-rate", type=float, default=5)
     parser.add_argument("--binding-symbols", type=int, default=200)
     parser.add_argument("--only-binding", action="store_true", help="skip the non-binding cases")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, admin_url: str) -> dict:
+    """Prints every case; returns {"symbols": n, "unlimited": [case, ...], "binding": [case, ...]}."""
+    universe = Universe(args.symbols, 7, exchange_today() - dt.timedelta(days=1))
+    symbols = [c.symbol for c in universe.listed()]
+    workers = [int(w) for w in args.workers.split(",")]
+    cluster = ["--scheduler", "processes", "--workers", str(2 * args.cluster_threads)] if args.cluster_threads else []
+    print(f"{len(symbols)} symbols x {args.days} sessions, simulator latency {args.latency_ms:g} ms", flush=True)
+
+    out = {"symbols": len(symbols), "unlimited": [], "binding": []}
+    if not args.only_binding:
+        out["unlimited"] = unlimited(args, admin_url, universe, symbols, workers, cluster)
+    out["binding"] = binding(args, admin_url, universe, symbols[:args.binding_symbols], workers, cluster)
+    return out
+
+
+def main() -> int:
+    args = parse_args()
     admin_url = os.environ.get("DATABASE_URL")
     if not admin_url:
         print("❌ bench_backfill: set DATABASE_URL to a PostgreSQL server (cluster workers must reach it)",
               file=sys.stderr)
         return 2
-    universe = Universe(args.symbols, 7, exchange_today() - dt.timedelta(days=1))
-    symbols = [c.symbol for c in universe.listed()]
-    workers = [int(w) for w in args.workers.split(",")]
-    cluster = ["--scheduler", "processes", "--workers", str(2 * args.cluster_threads)]
-    print(f"{len(symbols)} symbols x {args.days} sessions, simulator latency {args.latency_ms:g} ms", flush=True)
-
-    if not args.only_binding:
-        unlimited(args, admin_url, universe, symbols, workers, cluster)
-    binding(args, admin_url, universe, symbols[:args.binding_symbols], workers, cluster)
+    run(args, admin_url)
     return 0
 
 
-def unlimited(args, admin_url, universe, symbols, workers, cluster) -> None:
+def unlimited(args, admin_url, universe, symbols, workers, cluster) -> list[dict]:
+    """Sequential, threads at each worker count, then the cluster (none when cluster is empty)."""
     sim = SimServer(universe, latency_ms=args.latency_ms).start()
     try:
         results = [run_case("sequential (threads, 1 worker)", admin_url, sim, symbols, args.days, 1000,
@@ -143,28 +155,32 @@ def unlimited(args, admin_url, universe, symbols, workers, cluster) -> None:
         for n in workers:
             results.append(run_case(f"threads, {n} workers", admin_url, sim, symbols, args.days, 1000,
                                     ["--workers", str(n)]))
-        results.append(run_case(f"LocalCluster 2 x {args.cluster_threads} threads", admin_url, sim, symbols,
-                                args.days, 1000, cluster))
+        if cluster:
+            results.append(run_case(f"LocalCluster 2 x {args.cluster_threads} threads", admin_url, sim,
+                                    symbols, args.days, 1000, cluster))
     finally:
         sim.stop()
     base = results[0]["job"]
     print("\nspeedup over sequential (job time):", flush=True)
     for r in results:
         print(f"  {r['case']:<34} {base / r['job']:5.1f}x", flush=True)
+    return results
 
 
-def binding(args, admin_url, universe, symbols, workers, cluster) -> None:
+def binding(args, admin_url, universe, symbols, workers, cluster) -> list[dict]:
     rate = args.binding_rate
     print(f"\nbinding limit: {rate:g} requests/s at the client and the simulator, {len(symbols)} symbols",
           flush=True)
     sim = SimServer(universe, latency_ms=args.latency_ms, rate_limit=rate).start()
     try:
-        run_case(f"threads, {workers[-1]} workers", admin_url, sim, symbols, args.days, rate,
-                 ["--workers", str(workers[-1])])
-        run_case(f"LocalCluster 2 x {args.cluster_threads} threads", admin_url, sim, symbols, args.days, rate,
-                 cluster)
+        results = [run_case(f"threads, {workers[-1]} workers", admin_url, sim, symbols, args.days, rate,
+                            ["--workers", str(workers[-1])])]
+        if cluster:
+            results.append(run_case(f"LocalCluster 2 x {args.cluster_threads} threads", admin_url, sim, symbols,
+                                    args.days, rate, cluster))
     finally:
         sim.stop()
+    return results
 
 
 if __name__ == "__main__":

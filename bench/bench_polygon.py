@@ -106,16 +106,12 @@ def hours(seconds: float) -> str:
         else f"{seconds:.1f} s"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--symbols", type=int, default=5000)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-
+def run(symbols: int, seed: int = 1) -> list[tuple[str, int, int, float, float]]:
+    """The four designs: [(label, requests, 429s, measured seconds (nan: simulated), wall seconds at 5/min)]."""
     today = exchange_today()
     t0 = time.monotonic()
-    universe = Universe(args.symbols, args.seed, today)
-    print(f"universe: {args.symbols:,} tickers ({len({d.symbol for d in universe.covered('polygon')}):,} payers),"
+    universe = Universe(symbols, seed, today)
+    print(f"universe: {symbols:,} tickers ({len({d.symbol for d in universe.covered('polygon')}):,} payers),"
           f" built in {time.monotonic() - t0:.1f}s")
     with SimServer(universe, polygon_limit=(100_000, 1.0)) as sim:
         year = ["--start", str(today - dt.timedelta(days=365)), "--end", str(today)]
@@ -128,10 +124,19 @@ def main() -> None:
                                 "--end", str(today + dt.timedelta(days=30)), POLYGON_ENDPOINT="legacy")
         rows.append((f"per-ticker loop, one shared limit ({len(tickers):,} tickers)", requests, 0, work,
                      requests * 60 / FREE_PER_MINUTE))
-    requests, refused, simulated = per_worker_limiters(args.symbols)
-    rows.append((f"seed: 4 workers x own 5/min limiter ({args.symbols:,} tickers, simulated clock)",
+    requests, refused, simulated = per_worker_limiters(symbols)
+    rows.append((f"seed: 4 workers x own 5/min limiter ({symbols:,} tickers, simulated clock)",
                  requests, refused, math.nan, simulated))
+    return rows
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--symbols", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    rows = run(args.symbols, args.seed)
     print(f"\n| design | requests | 429s | measured (raised limits) | wall time at {FREE_PER_MINUTE}/min |")
     print("|---|---|---|---|---|")
     for label, requests, refused, work, wall in rows:

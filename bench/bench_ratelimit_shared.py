@@ -150,7 +150,18 @@ def processes(store: str, db_url: str, args, server_limit: float | None = None) 
     return result
 
 
-def main() -> int:
+def redis_available() -> bool:
+    """Whether REDIS_URL answers a PING (the redis package and a server)."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     p.add_argument("--acquires", type=int, default=2000)
     p.add_argument("--processes", type=int, default=3)
@@ -162,32 +173,52 @@ def main() -> int:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ready", help=argparse.SUPPRESS)
     p.add_argument("--go", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        return worker(args)
+    return p.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """Prints the three parts; returns {"acquire": {store: [µs per run]}, "shared": {store: {...}},
+    "strict": {store: {...}}, "skipped": {store: why}}. Redis is skipped when it does not answer."""
     os.environ["DIVPIPE_ENV_FILE"] = os.devnull
     from divpipe.net import ratestore
 
+    names = ["process", "postgres", "redis"]
+    out: dict = {"acquire": {}, "shared": {}, "strict": {}, "skipped": {}}
+    if not redis_available():
+        names.remove("redis")
+        out["skipped"]["redis"] = f"no Redis answering at {REDIS_URL} (BENCH_REDIS_URL)"
+        print(f"redis: skipped, {out['skipped']['redis']}")
     db_url, handle = _database()
     try:
-        stores = {"process": ratestore.ProcessStore(), "postgres": ratestore.PostgresStore(db_url),
-                  "redis": ratestore.RedisStore(REDIS_URL, f"divpipe-bench:{uuid.uuid4().hex}:")}
+        stores = {"process": lambda: ratestore.ProcessStore(), "postgres": lambda: ratestore.PostgresStore(db_url),
+                  "redis": lambda: ratestore.RedisStore(REDIS_URL, f"divpipe-bench:{uuid.uuid4().hex}:")}
         print(f"acquire cost, {args.acquires} acquires from one thread, median of {args.runs} runs:")
-        for name, store in stores.items():
+        for name in names:
+            store = stores[name]()
             runs = [acquire_cost(store, args.acquires) for _ in range(args.runs)]
+            out["acquire"][name] = runs
             print(f"  {name:9} {statistics.median(runs):8.1f} µs/acquire   (runs: "
                   + ", ".join(f"{r:.1f}" for r in runs) + ")")
             store.close()
         print(f"{args.processes} processes x {args.each} requests, limit {args.rate:g}/s burst {args.burst},"
               " as the simulator counted them:")
-        for name in ("process", "postgres", "redis"):
-            print(f"  {name:9} {json.dumps(processes(name, db_url, args))}")
+        for name in names:
+            out["shared"][name] = processes(name, db_url, args)
+            print(f"  {name:9} {json.dumps(out['shared'][name])}")
         print(f"the same against a server allowing only {args.server_limit:g}/s:")
-        for name in ("process", "postgres", "redis"):
-            print(f"  {name:9} {json.dumps(processes(name, db_url, args, args.server_limit))}")
+        for name in names:
+            out["strict"][name] = processes(name, db_url, args, args.server_limit)
+            print(f"  {name:9} {json.dumps(out['strict'][name])}")
     finally:
         _drop(handle)
+    return out
+
+
+def main() -> int:
+    args = parse_args()
+    if args.worker:
+        return worker(args)
+    run(args)
     return 0
 
 

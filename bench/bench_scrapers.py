@@ -66,14 +66,18 @@ def page_bodies(pages: Pages) -> dict[str, list[tuple[bytes, object]]]:
     return out
 
 
-def parse_speed(pages: Pages) -> None:
+def parse_speed(pages: Pages) -> dict[str, tuple[int, int, float]]:
+    """Prints a table; returns {page type: (pages, records, seconds)}."""
+    out = {}
     print(f"{'page type':<15} {'pages':>6} {'records':>8} {'seconds':>8} {'pages/s':>9} {'records/s':>10}")
     for kind, items in page_bodies(pages).items():
         began = time.perf_counter()
         records = sum(len(parse(body)) for body, parse in items)
         took = time.perf_counter() - began
+        out[kind] = (len(items), records, took)
         print(f"{kind:<15} {len(items):>6} {records:>8} {took:>8.3f} {len(items) / took:>9.0f} "
               f"{records / took:>10.0f}")
+    return out
 
 
 def scrape(script: str, args: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -87,7 +91,9 @@ def scrape(script: str, args: list[str], env: dict[str, str]) -> tuple[float, st
     return took, line
 
 
-def whole_runs(universe: Universe, url: str) -> None:
+def whole_runs(universe: Universe, url: str) -> dict[str, dict]:
+    """Prints a table; returns {source: {first, again (s), requests, polite (s), line}}."""
+    out = {}
     with SimServer(universe) as sim:
         env = {**os.environ, "DATABASE_URL": url, "DIVPIPE_SIMULATOR_URL": sim.url,
                **{f"{s.upper()}_RATE_LIMIT": "200" for s, _, _ in RUNS}}
@@ -101,19 +107,27 @@ def whole_runs(universe: Universe, url: str) -> None:
             assert "0 inserted, 0 updated" in rerun, rerun
             polite = requests / field(f"{source.upper()}_RATE_LIMIT").default
             print(f"{source:<9} {first:>8.2f}s {again:>7.2f}s {requests:>8}  {polite:>17.0f}s  {line}")
+            out[source] = {"first": first, "again": again, "requests": requests, "polite": polite, "line": line}
+    return out
+
+
+def run(symbols: int) -> tuple[dict[str, tuple[int, int, float]], dict[str, dict]]:
+    """Prints both tables; returns (parse_speed's figures, whole_runs' figures)."""
+    began = time.perf_counter()
+    universe = Universe(symbols, seed=1, today=TODAY)
+    print(f"universe of {symbols} symbols built in {time.perf_counter() - began:.1f}s\n")
+    parsed = parse_speed(Pages(universe))
+    print()
+    with scratch_database() as url:
+        runs = whole_runs(universe, url)
+    return parsed, runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=2000)
     args = parser.parse_args()
-    began = time.perf_counter()
-    universe = Universe(args.symbols, seed=1, today=TODAY)
-    print(f"universe of {args.symbols} symbols built in {time.perf_counter() - began:.1f}s\n")
-    parse_speed(Pages(universe))
-    print()
-    with scratch_database() as url:
-        whole_runs(universe, url)
+    run(args.symbols)
 
 
 if __name__ == "__main__":

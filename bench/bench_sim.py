@@ -109,6 +109,17 @@ def start_sim(symbols: int) -> tuple[subprocess.Popen, str, Path]:
     return proc, f"http://127.0.0.1:{int(port_file.read_text())}", tmp
 
 
+def load(duration: float, clients: int, threads: int, symbols: int = 200) -> dict[str, float | None]:
+    """Requests/s against a `python -m divpipe sim` of `symbols`: {"wrk": None without wrk, "python": ...}."""
+    proc, url, tmp = start_sim(symbols)
+    try:
+        return {"wrk": wrk_load(url, duration), "python": python_load(url, duration, clients, threads)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--symbols", type=int, default=10_000)
@@ -122,17 +133,11 @@ def main() -> int:
     print(f"universe {args.symbols} symbols: min {min(times):.2f}s median {statistics.median(times):.2f}s "
           f"over {args.repeats} builds")
 
-    proc, url, tmp = start_sim(200)
-    try:
-        rate = wrk_load(url, args.duration)
-        if rate is not None:
-            print(f"wrk -t2 -c16 -d{int(args.duration)}s: {rate:.0f} requests/s")
-        rate = python_load(url, args.duration, args.clients, args.threads)
-        print(f"python load ({args.clients} processes x {args.threads} threads, keep-alive): {rate:.0f} requests/s")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+    rates = load(args.duration, args.clients, args.threads)
+    if rates["wrk"] is not None:
+        print(f"wrk -t2 -c16 -d{int(args.duration)}s: {rates['wrk']:.0f} requests/s")
+    print(f"python load ({args.clients} processes x {args.threads} threads, keep-alive): "
+          f"{rates['python']:.0f} requests/s")
     return 0
 
 

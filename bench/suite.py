@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -625,6 +626,242 @@ def backup(ctx: Context) -> list[Row]:
     for label in steps[0]:
         took = [s[label] for s in steps]
         rows.append(Row("backup", f"{label}, {ctx['rows']:,} price rows", median(took), "s", took))
+    return rows
+
+
+@benchmark("sim_load", "simulator: small requests/s served to other processes, wrk and the Python load "
+           "generator (bench_sim.py)",
+           duration=(10.0, 2.0, "seconds of load per generator"),
+           clients=(2, 2, "processes of the Python load generator"),
+           threads=(4, 4, "threads per process of the Python load generator"))
+def sim_load(ctx: Context) -> list[Row]:
+    from bench import bench_sim
+
+    wrk: list[float] = []
+    python: list[float] = []
+
+    def one(_run: int) -> None:
+        rates = bench_sim.load(ctx["duration"], ctx["clients"], ctx["threads"])
+        if rates["wrk"] is not None:
+            wrk.append(rates["wrk"])
+        python.append(rates["python"])
+    ctx.repeat(one)
+    what = f"Yahoo crumb through the full limit/fault/route path, {ctx['duration']:g} s"
+    gen = f"{ctx['clients']} processes x {ctx['threads']} threads, keep-alive http.client"
+    rows = []
+    if wrk:
+        rows.append(Row("sim_load", f"wrk -t2 -c16: requests/s served, {what}", median(wrk), "requests/s", wrk,
+                        ratio=f"{median(wrk) / median(python):.1f}x the Python load generator",
+                        goal=">= 1,000", verdict=verdict(median(wrk) >= 1000)))
+    else:
+        rows.append(Row("sim_load", f"wrk -t2 -c16: requests/s served, {what}", None, "requests/s",
+                        goal=">= 1,000", verdict="n/a", note="not measured: wrk not installed (apt-get install wrk)"))
+    rows.append(Row("sim_load", f"Python load generator ({gen}): requests/s served, {what}", median(python),
+                    "requests/s", python, goal=">= 1,000", verdict=verdict(median(python) >= 1000)))
+    return rows
+
+
+@benchmark("scrapers", "dividend scrapers: parse speed per page type, whole runs against the simulator "
+           "(bench_scrapers.py)",
+           symbols=(2000, 100, "symbols in the simulated universe"))
+def scrapers(ctx: Context) -> list[Row]:
+    from bench import bench_scrapers as bs
+
+    os.environ["DATABASE_URL"] = ctx.database_url
+    results: list[tuple[dict, dict]] = []
+    ctx.repeat(lambda _run: results.append(bs.run(ctx["symbols"])))
+    rows = []
+    for kind, (pages, records, _took) in results[0][0].items():
+        speed = [r[0][kind][0] / r[0][kind][2] for r in results]
+        per_record = [r[0][kind][1] / r[0][kind][2] for r in results]
+        rows.append(Row("scrapers", f"parse {kind} pages in-process: {pages:,} pages, {records:,} records "
+                        f"({ctx['symbols']:,}-symbol universe)", median(speed), "pages/s", speed,
+                        ratio=f"{fmt(median(per_record))} records/s"))
+    for source in results[0][1]:
+        first = [r[1][source]["first"] for r in results]
+        again = [r[1][source]["again"] for r in results]
+        requests = results[0][1][source]["requests"]
+        polite = results[0][1][source]["polite"]
+        rows.append(Row("scrapers", f"{source}: first run (subprocess, client limits 200/s), {requests:,} "
+                        "requests", median(first), "s", first,
+                        ratio=f"default politeness alone: {fmt(polite)} s "
+                              f"({polite / median(first):.0f}x the run)"))
+        rows.append(Row("scrapers", f"{source}: re-run, writes nothing", median(again), "s", again,
+                        ratio=f"{median([a / f for a, f in zip(again, first, strict=True)]):.2f}x the first run"))
+    return rows
+
+
+@benchmark("ratelimit_shared", "one rate limit per host across processes: acquire cost per store, what the host "
+           "sees from several processes (bench_ratelimit_shared.py)",
+           acquires=(2000, 200, "acquires per timed run (nobody waits)"),
+           processes=(3, 2, "OS processes sending to one host"),
+           each=(40, 5, "requests per process"),
+           rate=(10.0, 10.0, "client limit, requests/s"),
+           burst=(2, 2, "RATE_LIMIT_BURST"),
+           server_limit=(4.0, 4.0, "the stricter server's limit, requests/s (429 + Retry-After: 1 beyond)"))
+def ratelimit_shared(ctx: Context) -> list[Row]:
+    from bench import bench_ratelimit_shared as brs
+
+    os.environ["DATABASE_URL"] = ctx.database_url
+    args = brs.parse_args(["--acquires", str(ctx["acquires"]), "--processes", str(ctx["processes"]),
+                           "--each", str(ctx["each"]), "--rate", str(ctx["rate"]), "--burst", str(ctx["burst"]),
+                           "--runs", str(ctx.runs), "--server-limit", str(ctx["server_limit"])])
+    ctx.sample_load()  # acquire cost: median of `runs` runs; the processes' parts: one run, as the script does
+    out = brs.run(args)
+    labels = {"process": "this process only (the old behaviour)", "postgres": "PostgreSQL (rate_limits, UNLOGGED)",
+              "redis": "Redis"}
+    rows = []
+    base = median(out["acquire"]["process"])
+    for store, runs in out["acquire"].items():
+        rows.append(Row("ratelimit_shared", f"one acquire() when nobody waits, {labels[store]} "
+                        f"({ctx['acquires']:,} from one thread)", median(runs), "µs", runs,
+                        ratio="" if store == "process" else f"{median(runs) / base:.0f}x this process only"))
+    setup = f"{ctx['processes']} processes x {ctx['each']} requests, limit {ctx['rate']:g}/s burst {ctx['burst']}"
+    for store, r in out["shared"].items():
+        shared = store != "process"
+        rows.append(Row("ratelimit_shared", f"{setup}, {labels[store]}: most requests the simulator counted in "
+                        "one second", r["max/s"], "requests/s",
+                        ratio=f"mean {fmt(r['mean/s (whole seconds)'])}/s over whole seconds; "
+                              f"{r['max/s'] / ctx['rate']:.1f}x the limit",
+                        goal=f"<= limit + burst ({ctx['rate'] + ctx['burst']:g})" if shared else "",
+                        verdict=verdict(r["max/s"] <= ctx["rate"] + ctx["burst"]) if shared else "",
+                        note="one run" + ("" if shared else "; each process has its own budget")))
+    for store, r in out["strict"].items():
+        rows.append(Row("ratelimit_shared", f"{setup}, server allows only {ctx['server_limit']:g}/s, "
+                        f"{labels[store]}: 429s served", r["429s"], "429s",
+                        ratio=f"wall {fmt(r['wall s'])} s, {r['given up']} given up", note="one run"))
+    for store, why in out["skipped"].items():
+        rows.append(Row("ratelimit_shared", f"{labels[store]}: acquire cost and {setup}", None, "",
+                        verdict="n/a", note=f"skipped: {why}"))
+    return rows
+
+
+@benchmark("export", "Parquet export of N price rows, incremental nights, upload to a local SeaweedFS "
+           "(bench_export.py)",
+           rows=(1_000_000, 20_000, "price rows (800 symbols x rows/800 weekdays)"),
+           files=(2000, 40, "files uploaded per worker count"),
+           file_kb=(64, 16, "KiB per uploaded file"),
+           workers=("1,4,8,16,32", "1,4", "upload worker counts"))
+def export(ctx: Context) -> list[Row]:
+    from bench import bench_export as be
+    from bench.scratch import scratch_database
+
+    os.environ["DATABASE_URL"] = ctx.database_url
+    workers = [int(w) for w in ctx["workers"].split(",") if w]
+    exports: list[dict] = []
+    uploads: list[dict[int, float]] = []
+    missing = ""
+
+    def one(_run: int) -> None:
+        nonlocal missing
+        with scratch_database() as url:
+            exports.append(be.bench_export(url, ctx["rows"]))
+        if missing:
+            return
+        try:
+            from tests.plugins.s3 import weed_binary
+
+            weed_binary()
+        except RuntimeError as err:
+            missing = str(err)
+            return
+        uploads.append(be.bench_upload(ctx["files"], ctx["file_kb"], workers))
+    ctx.repeat(one)
+    e0 = exports[0]
+    speed = [e["rows"] / e["seconds"] for e in exports]
+    parquet = [e["parquet_bytes"] / 1e6 for e in exports]
+    dump = median([e["dump_bytes"] / 1e6 for e in exports])
+    rows = [
+        Row("export", f"full export of {e0['rows']:,} price rows to {e0['files']} Parquet files (zstd)",
+            median(speed), "rows/s", speed, ratio=f"{fmt(median([e['seconds'] for e in exports]))} s"),
+        Row("export", "bytes on disk: Parquet against pg_dump -Fc -t raw_stock_prices", median(parquet), "MB",
+            parquet, ratio=f"{median(parquet) / dump:.2f}x pg_dump's {fmt(dump)} MB "
+                           f"({fmt(median([e['dump_seconds'] for e in exports]))} s)"),
+        Row("export", "a night with nothing changed (fingerprint scan only)",
+            median([e["unchanged"]["seconds"] for e in exports]), "s",
+            [e["unchanged"]["seconds"] for e in exports],
+            ratio=f"{e0['unchanged']['written']} files written, {e0['unchanged']['unchanged']} unchanged"),
+        Row("export", f"a night after one new day of prices ({e0['new_day']['rows']} rows)",
+            median([e["new_day"]["seconds"] for e in exports]), "s", [e["new_day"]["seconds"] for e in exports],
+            ratio=f"{e0['new_day']['written']} file(s) rewritten, {e0['new_day']['unchanged']} unchanged"),
+    ]
+    what = f"{ctx['files']:,} files of {ctx['file_kb']} KiB to a local SeaweedFS (weed mini), HEAD-verified"
+    if missing:
+        rows.append(Row("export", f"upload of {what}", None, "files/s", verdict="n/a",
+                        note=f"not measured: {missing}"))
+        return rows
+    mb = ctx["files"] * ctx["file_kb"] * 1024 / 1e6
+    base = [ctx["files"] / u[workers[0]] for u in uploads]
+    for w in workers:
+        rate = [ctx["files"] / u[w] for u in uploads]
+        rows.append(Row("export", f"upload of {what}, {w} worker{'s' if w > 1 else ''}", median(rate), "files/s",
+                        rate, ratio=f"{fmt(median(rate) * mb / ctx['files'])} MB/s; "
+                                    f"{median([a / b for a, b in zip(rate, base, strict=True)]):.1f}x {workers[0]} "
+                                    f"worker{'s' if workers[0] > 1 else ''}"))
+    return rows
+
+
+@benchmark("backfill", "backfill (--mode backfill, Dask): sequential, threads, a LocalCluster; then a binding "
+           "limit (bench_backfill.py)",
+           symbols=(500, 20, "universe size (its listed symbols are backfilled)"),
+           days=(252, 20, "sessions of history"),
+           latency_ms=(100.0, 20.0, "simulator latency per request"),
+           workers=("4,8,16", "4", "thread worker counts (the last one also under the binding limit)"),
+           cluster_threads=(8, 0, "threads per LocalCluster process (2 processes); 0: no cluster case"),
+           binding_rate=(5.0, 5.0, "binding limit, requests/s at the client and the simulator"),
+           binding_symbols=(200, 10, "symbols under the binding limit"))
+def backfill(ctx: Context) -> list[Row]:
+    from bench import bench_backfill as bb
+
+    args = bb.parse_args(["--symbols", str(ctx["symbols"]), "--days", str(ctx["days"]),
+                          "--latency-ms", str(ctx["latency_ms"]), "--workers", ctx["workers"],
+                          "--cluster-threads", str(ctx["cluster_threads"]),
+                          "--binding-rate", str(ctx["binding_rate"]),
+                          "--binding-symbols", str(ctx["binding_symbols"])])
+    results: list[dict] = []
+    ctx.repeat(lambda _run: results.append(bb.run(args, ctx.database_url)))
+    failed = [c["case"] for r in results for c in r["unlimited"] + r["binding"] if c["code"] != 0]
+    if failed:
+        raise RuntimeError(f"backfill case(s) exited non-zero: {', '.join(failed)}")
+    n = results[0]["symbols"]
+    rows = []
+    seq = [r["unlimited"][0]["job"] for r in results]
+    for i, case in enumerate(results[0]["unlimited"]):
+        job = [r["unlimited"][i]["job"] for r in results]
+        wall = [r["unlimited"][i]["wall"] for r in results]
+        rows.append(Row("backfill", f"{case['case']}: job, {n} symbols x {ctx['days']} sessions, "
+                        f"{ctx['latency_ms']:g} ms latency, limit not binding", median(job), "s", job,
+                        ratio=f"{median([s / j for s, j in zip(seq, job, strict=True)]):.1f}x sequential",
+                        note=f"wall {fmt(median(wall))} s; {case['rows']:,} price rows"))
+    limit = ctx["binding_rate"]
+    for i, case in enumerate(results[0]["binding"]):
+        job = [r["binding"][i]["job"] for r in results]
+        busiest = max(r["binding"][i]["busiest"] for r in results)
+        rows.append(Row("backfill", f"binding limit {limit:g}/s, {case['case']}: job, "
+                        f"{min(ctx['binding_symbols'], n)} symbols", median(job), "s", job,
+                        ratio=f"{case['charts']} chart requests; busiest second {busiest} (all Yahoo hosts)",
+                        note=f"429s: {sum(r['binding'][i]['429'] for r in results)}"))
+    return rows
+
+
+@benchmark("polygon", "Polygon/Massive at the free tier (5/min): bulk window against a per-ticker loop "
+           "(bench_polygon.py)",
+           symbols=(5000, 100, "tickers in the simulated universe"))
+def polygon(ctx: Context) -> list[Row]:
+    from bench import bench_polygon as bp
+
+    results: list[list[tuple]] = []
+    ctx.repeat(lambda _run: results.append(bp.run(ctx["symbols"])))
+    night = median([r[0][4] for r in results])
+    rows = []
+    for i, (label, requests, refused, work, _wall) in enumerate(results[0]):
+        walls = [r[i][4] for r in results]
+        measured = "simulated clock" if math.isnan(work) else \
+            f"measured {fmt(median([r[i][3] for r in results]))} s with raised limits"
+        rows.append(Row("polygon", f"{label}: wall time at 5/min", median(walls), "s", walls,
+                        ratio=bp.hours(median(walls)) + (f"; {median(walls) / night:,.0f}x the bulk night"
+                                                         if i else ""),
+                        note=f"{requests:,} requests, {refused:,} 429s; {measured}"))
     return rows
 
 

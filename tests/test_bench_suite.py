@@ -46,3 +46,16 @@ def test_markdown_row_keeps_a_pipe_in_a_cell_from_splitting_it():
     table = suite.markdown([row])
     assert table.splitlines()[2].count(" | ") == 9
     assert "1.50 s" in table
+
+
+def test_the_wrapped_scripts_full_sizes_are_their_defaults():
+    from bench import bench_backfill, bench_ratelimit_shared
+
+    for name in ("sim_load", "scrapers", "ratelimit_shared", "export", "backfill", "polygon"):
+        assert name in suite.BENCHMARKS
+    full = {k: v[0] for k, v in suite.BENCHMARKS["backfill"].params.items()}
+    defaults = vars(bench_backfill.parse_args([]))
+    assert {k: defaults[k] for k in full} == full
+    full = {k: v[0] for k, v in suite.BENCHMARKS["ratelimit_shared"].params.items()}
+    defaults = vars(bench_ratelimit_shared.parse_args([]))
+    assert {k: defaults[k] for k in full} == full
