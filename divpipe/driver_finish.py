@@ -31,7 +31,7 @@ from divpipe.driver_completeness import (
 )
 from divpipe.driver_gate import last_completed_session
 from divpipe.driver_report import decide_outcome, duration_alerts, performance_breakdown
-from divpipe.driver_state import TaskResult, read_phases, read_tasks, to_datetime
+from divpipe.driver_state import TaskResult, phase_spans, read_phases, read_tasks, to_datetime
 from divpipe.errors import DivpipeError
 from divpipe.net import requestlog
 
@@ -161,7 +161,7 @@ def record_run(conn, summary: dict) -> None:
 def finish(request: FinishRequest, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     tasks = read_tasks(request.state_dir)
-    phases = read_phases(request.state_dir)
+    phases = phase_spans(tasks) if request.schedule == "overlap" else read_phases(request.state_dir)
     finished_at = time.time()
     total = max(0.0, finished_at - request.started_at)
     lines: list[str] = []

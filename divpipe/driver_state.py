@@ -5,7 +5,8 @@ The driver writes two tab-separated files into its state directory:
 - tasks.tsv: name, phase, critical (0/1), status, exit code, start, end,
   log path, note, needs (space-separated task names); one line per task
   scheduled in this run, in the task list's order;
-- phases.tsv: phase, start, end; one line per phase that ran.
+- phases.tsv: phase, start, end; one line per phase that ran (not with
+  --overlap, where phases are no unit of the schedule: `phase_spans`).
 
 Times are epoch seconds from bash's $EPOCHREALTIME (either decimal mark).
 """
@@ -101,3 +102,18 @@ def read_phases(state_dir: Path) -> dict[str, PhaseTiming]:
         if started is not None and finished is not None:
             timings[phase] = PhaseTiming(phase, started, finished)
     return timings
+
+
+def phase_spans(tasks: list[TaskResult]) -> dict[str, PhaseTiming]:
+    """Each phase as the span of its tasks that ran: first start to last end.
+
+    Under --overlap phases are not run one after another, but the breakdown's
+    phase lines and the duration alerts still speak of them.
+    """
+    spans = {}
+    for phase in PHASES:
+        ran = [t for t in tasks if t.phase == phase and t.started is not None]
+        if ran:
+            spans[phase] = PhaseTiming(phase, min(t.started for t in ran),
+                                       max(t.finished or t.started for t in ran))
+    return spans

@@ -799,33 +799,7 @@ run_overlapped() {
   started="${EPOCHREALTIME}"
   log "━━ Overlapped tasks (--overlap: each starts when what it needs has finished): ${pending[*]}"
   run_tasks "Overlapped tasks" "${pending[@]}"
-  phase_spans_from_tasks
   log "━━ Overlapped tasks done in $(seconds_between "${started}" "${EPOCHREALTIME}")"
-}
-
-# With --overlap, a phase's time is the span of its tasks: from the first
-# start to the last end (the breakdown and the duration alerts read them).
-phase_spans_from_tasks() {
-  local phase name start_us end_us first last
-  for phase in "${PHASES[@]}"; do
-    first=""
-    last=""
-    for name in "${TASK_NAMES[@]}"; do
-      [[ "${TASK_PHASE[${name}]}" == "${phase}" && -n "${TASK_START[${name}]:-}" ]] || continue
-      start_us="$(to_us "${TASK_START[${name}]}")"
-      end_us="$(to_us "${TASK_END[${name}]:-${EPOCHREALTIME}}")"
-      if [[ -z "${first}" ]] || ((start_us < $(to_us "${first}"))); then
-        first="${TASK_START[${name}]}"
-      fi
-      if [[ -z "${last}" ]] || ((end_us > $(to_us "${last}"))); then
-        last="${TASK_END[${name}]:-${EPOCHREALTIME}}"
-      fi
-    done
-    if [[ -n "${first}" ]]; then
-      PHASE_START["${phase}"]="${first}"
-      PHASE_END["${phase}"]="${last}"
-    fi
-  done
 }
 
 # The first critical task of a phase that failed, if any.
@@ -866,10 +840,7 @@ run_phases() {
           later+="${later:+, }${name}"
         fi
       done
-      what="failed (exit ${TASK_RC[${failed}]})"
-      if [[ "${TASK_STATUS[${failed}]}" == timeout ]]; then
-        what="timed out"
-      fi
+      what="$(what_became_of "${failed}")"
       if [[ -n "${later}" ]]; then
         log "❌ skipping ${later}: critical task ${failed} ${what}"
         if [[ "${phase}" == "step2" ]]; then

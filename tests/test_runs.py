@@ -19,7 +19,7 @@ from divpipe.driver_report import (
     longest_chain,
     performance_breakdown,
 )
-from divpipe.driver_state import PhaseTiming, TaskResult, read_phases, read_tasks
+from divpipe.driver_state import PhaseTiming, TaskResult, phase_spans, read_phases, read_tasks
 from divpipe.market_time import exchange_today
 
 MONDAY, SATURDAY, SUNDAY = date(2026, 11, 23), date(2026, 11, 21), date(2026, 11, 22)
@@ -111,6 +111,13 @@ def test_an_overlapped_breakdown_names_the_chain_of_needs():
             "backup 598.0s = 2550.0s (longest chain of needs)") in text
     assert "With --overlap" not in text
     assert critical_path(tasks, "overlap") == longest_chain(tasks)
+
+
+def test_overlapped_phases_are_the_spans_of_their_tasks():
+    spans = phase_spans(night(start_of_phase2=1852.0))
+    assert {p: (s.started, s.finished) for p, s in spans.items()} == {
+        "discovery": (0, 5), "phase1": (5, 317), "step2": (318, 2165), "phase2": (1852, 2450)}
+    assert phase_spans([TaskResult("c", "phase2", False, "skipped", None, None, None, "")]) == {}
 
 
 def test_the_longest_chain_ignores_tasks_that_did_not_run_and_follows_needs_not_list_order():
