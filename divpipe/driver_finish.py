@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import psycopg2
 
+from divpipe.atomic import write_text_atomically
 from divpipe.config import Settings, get_settings
 from divpipe.db.failures import first_line, rollback_quietly
 from divpipe.driver_completeness import (
@@ -106,9 +106,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _write_json_atomically(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _draw_timeline(summary: dict, summary_path: Path) -> str:

@@ -16,6 +16,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from divpipe.atomic import write_text_atomically
+
 ENV = "DIVPIPE_RUN_STATE_DIR"
 PREFIX = "requests_"
 
@@ -47,11 +49,8 @@ def write(state_dir: Path) -> None:
     counts = snapshot()
     if not counts:
         return
-    target = state_dir / f"{PREFIX}{os.getpid()}.json"
-    partial = target.with_name(target.name + ".partial")
     try:
-        partial.write_text(json.dumps(counts))
-        partial.replace(target)
+        write_text_atomically(state_dir / f"{PREFIX}{os.getpid()}.json", json.dumps(counts))
     except OSError:
         pass
 

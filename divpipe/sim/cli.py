@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from divpipe.atomic import write_text_atomically
 from divpipe.entry import ArgumentParser, run, stop_when_orphaned
 from divpipe.sim.faults import RANDOM_KINDS
 
@@ -39,13 +38,6 @@ def broken_page(text: str) -> dict[str, str | None]:
     rest, _, query = text.partition("?")
     host, slash, path = rest.partition("/")
     return {"host": host, "path_prefix": f"/{path}" if slash else None, "query": query or None}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str]) -> int:
@@ -96,7 +88,7 @@ def _main(argv: list[str]) -> int:
     stop_when_orphaned()
     try:
         if args.port_file is not None:
-            _write_atomically(args.port_file, f"{server.port}\n")
+            write_text_atomically(args.port_file, f"{server.port}\n")
         print(f"✅ simulator: {universe.n_symbols} symbols (seed {args.seed}) at {server.url} "
               f"after {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
