@@ -172,14 +172,14 @@ class HostLimiter:
             slot = self._update(lambda s, now: reserve(s, self.policy, now))
             self._note_rate(slot.rate)
             if slot.wait <= 0:
-                requestlog.count(self.key, self._clock())
-                return waited
+                break
             self._sleep(slot.wait)
             waited += slot.wait
             # A cool-down that began while we slept voids our slot.
             if self._read().generation == slot.generation:
-                requestlog.count(self.key, self._clock())
-                return waited
+                break
+        requestlog.count(self.key, self._clock())
+        return waited
 
     def cooldown(self, seconds: float) -> float:
         """Send nothing to this host for `seconds`, from every thread and process.
