@@ -58,13 +58,6 @@ DRIVERS = {"v2": ("daily_update_v2.sh", ()), "v3": ("daily_update_v3_parallel.sh
            "v3 --overlap": ("daily_update_v3_parallel.sh", ("--overlap",))}
 
 
-def overlap_available() -> bool:
-    """Whether the v3 driver knows --overlap (issue 13, part 1)."""
-    result = subprocess.run([str(ROOT / "daily_update_v3_parallel.sh"), "--help"], capture_output=True, text=True,
-                            env={**os.environ, "DIVPIPE_ENV_FILE": os.devnull}, timeout=60)
-    return "--overlap" in result.stdout + result.stderr
-
-
 def with_database(url: str, name: str) -> str:
     from divpipe.db.embedded import with_database as swap
 
@@ -88,16 +81,16 @@ def run_driver(script: str, env: dict[str, str], tmp: Path, *extra: str) -> tupl
     return wall, summary, path
 
 
+def _bound(path) -> tuple[float, list[str]]:
+    return path.seconds, [f"{name} {seconds:.1f}s" for name, seconds in path.tasks]
+
+
 def lower_bound(summary: dict) -> tuple[float, list[str]]:
-    """The phase bound: the slowest task of each phase, one phase after another."""
-    total, chain = 0.0, []
-    for phase in ("discovery", "phase1", "step2", "phase2"):
-        tasks = [t for t in summary["tasks"] if t["phase"] == phase]
-        if tasks:
-            slowest = max(tasks, key=lambda t: t["seconds"])
-            total += slowest["seconds"]
-            chain.append(f"{slowest['name']} {slowest['seconds']:.1f}s")
-    return total, chain
+    """The phase bound: the slowest task of each phase, one phase after another (the report's own rule)."""
+    from divpipe.driver_report import critical_path
+    from divpipe.timeline import tasks_of
+
+    return _bound(critical_path(tasks_of(summary), "phases"))
 
 
 def serial_bound(summary: dict) -> float:
@@ -107,9 +100,8 @@ def serial_bound(summary: dict) -> float:
 
 def dependencies(summary: dict) -> dict[str, list[str]] | None:
     """{task: the tasks it needs} as a driver's summary records them, or None when it does not."""
-    for key in ("needs", "depends_on", "dependencies", "deps", "after"):
-        if any(key in t for t in summary["tasks"]):
-            return {t["name"]: list(t.get(key) or []) for t in summary["tasks"]}
+    if any("needs" in t for t in summary["tasks"]):
+        return {t["name"]: list(t.get("needs") or []) for t in summary["tasks"]}
     return None
 
 
@@ -117,18 +109,14 @@ def dependency_bound(durations: dict[str, float], needs: dict[str, list[str]]) -
     """The longest path through the task graph: no driver can finish the night sooner.
 
     durations: each task's seconds measured alone (from a v2 run); needs: the graph.
+    The report's own rule (divpipe.driver_report.longest_chain) on those figures.
     """
-    finish: dict[str, tuple[float, list[str]]] = {}
+    from divpipe.driver_report import longest_chain
+    from divpipe.driver_state import TaskResult
 
-    def done(name: str) -> tuple[float, list[str]]:
-        if name not in finish:
-            before = max((done(n) for n in needs.get(name, []) if n in durations), default=(0.0, []),
-                         key=lambda x: x[0])
-            finish[name] = (before[0] + durations[name], [*before[1], name])
-        return finish[name]
-
-    end = max((done(n) for n in durations), default=(0.0, []), key=lambda x: x[0])
-    return end[0], [f"{n} {durations[n]:.1f}s" for n in end[1]]
+    tasks = [TaskResult(name, "", False, "success", 0, 0.0, seconds, "", needs=tuple(needs.get(name, [])))
+             for name, seconds in durations.items()]
+    return _bound(longest_chain(tasks))
 
 
 def run_nights(variants: list[str], *, symbols: int, seed: int, latency_ms: float, rate: float, admin_url: str,

@@ -201,12 +201,9 @@ def benchmark(name: str, about: str, **params: tuple):
 def night(ctx: Context) -> list[Row]:
     from bench import bench_drivers as bd
 
-    variants = ["v2", "v3"]
-    overlap = bd.overlap_available()
-    if overlap:
-        variants.append("v3 --overlap")
-    figure = ctx.figure("timeline_overlap.png" if overlap else "timeline_v3.png")
-    last = "v3 --overlap" if overlap else "v3"
+    variants = ["v2", "v3", "v3 --overlap"]
+    figure = ctx.figure("timeline_overlap.png")
+    last = "v3 --overlap"
 
     def keep_timeline(rep: int, variant: str, _wall: float, _summary: dict, path: Path) -> None:
         png = path.with_name(path.name.replace("summary_", "timeline_").replace(".json", ".png"))
@@ -239,20 +236,11 @@ def night(ctx: Context) -> list[Row]:
                   f"({fmt(median(phase))} s); "
                   f"{median([a / b for a, b in zip(walls['v2'], walls['v3'], strict=True)]):.2f}x faster than v2"),
     ]
-    if not overlap:
-        rows.append(Row("night", "v3 --overlap: wall; bound = longest path through the task graph", None, "s",
-                        goal="within 10 % of the dependency bound; >= 1.4x faster than v2", verdict="n/a",
-                        note="not available: daily_update_v3_parallel.sh has no --overlap yet"))
-        return rows
+    # Every driver's summary records each task's needs.
     needs = bd.dependencies(nights[-1]["v3 --overlap"][1])
     over = walls["v3 --overlap"]
     speedup = [a / b for a, b in zip(walls["v2"], over, strict=True)]
     speed = median(speedup)
-    if needs is None:
-        rows.append(Row("night", "v3 --overlap: wall; dependency bound not computable (no dependencies in the "
-                        "summary)", median(over), "s", over, ratio=f"{speed:.2f}x faster than v2",
-                        goal=">= 1.4x faster than v2", verdict=verdict(speed >= 1.4)))
-        return rows
     deps = []
     for n in nights:
         durations = {t["name"]: t["seconds"] for t in n["v2"][1]["tasks"] if t.get("started_at")}
